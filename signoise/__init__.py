@@ -1,0 +1,18 @@
+"""signoise: two-layer CNNs on signal-noise patch data, simulated exactly and fast.
+
+Gradient descent and its gradient-perturbation relatives on the data model of Cao et al.
+(2022), tracking signal learning γ against noise memorisation ρ (see README.md).
+"""
+
+__version__ = "0.1.0"
+
+from .config import (AlgorithmSpec, DataSpec, ModelSpec, RunConfig, SweepSpec, TrainSpec,  # noqa: E402
+                     dump_config, load_config)
+from .data import Problem, sample_problem  # noqa: E402
+from .io import save_dataset  # noqa: E402
+from .rules import ConfigError  # noqa: E402
+from .simulate import simulate  # noqa: E402
+
+__all__ = ["RunConfig", "DataSpec", "ModelSpec", "AlgorithmSpec", "TrainSpec", "SweepSpec",
+           "load_config", "dump_config", "Problem", "sample_problem", "simulate",
+           "save_dataset", "ConfigError", "__version__"]

@@ -1,0 +1,63 @@
+"""The CLI in-process: run, plot, info, demo, and errors that name the key."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import signoise as sn
+from signoise.cli import main
+
+from .conftest import make_cfg
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "c.toml"
+    sn.dump_config(make_cfg(), path)
+    return path
+
+
+def test_run_and_plot_round_trip(tmp_path, config_file):
+    out = tmp_path / "run.nc"
+    assert main(["run", str(config_file), "-o", str(out), "--set", "data.n=6",
+                 "--set", "train.steps=30", "--quiet"]) == 0
+    with xr.open_dataset(out, engine="h5netcdf") as ds:
+        ds = ds.load()
+    direct = sn.simulate(make_cfg(data__n=6, train__steps=30), quiet=True)
+    np.testing.assert_array_equal(ds.rho.values, direct.rho.values)
+    assert ds.sizes["i"] == 6 and int(ds.step[-1]) == 30
+    fig = tmp_path / "dyn.png"
+    assert main(["plot", "dynamics", str(out), "-o", str(fig), "--quiet"]) == 0
+    assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # existing output is not overwritten silently
+    assert main(["run", str(config_file), "-o", str(out), "--quiet"]) == 2
+    assert main(["run", str(config_file), "-o", str(out), "--quiet", "--overwrite",
+                 "--engine", "weights"]) == 0
+
+
+def test_run_rejects_bad_key(tmp_path, config_file, capsys):
+    assert main(["run", str(config_file), "-o", str(tmp_path / "x.nc"), "--set", "train.lr=-1"]) == 2
+    assert "train.lr = -1" in capsys.readouterr().err
+    assert not (tmp_path / "x.nc").exists()
+
+
+def test_diverging_run_is_saved_and_marked(tmp_path, config_file):
+    out = tmp_path / "div.nc"
+    assert main(["run", str(config_file), "-o", str(out), "--set", "train.lr=1e6",
+                 "--set", "model.sigma0=3.0", "--quiet"]) == 0
+    with xr.open_dataset(out, engine="h5netcdf") as ds:
+        assert bool(ds.diverged) and ds.attrs["status"] == "diverged"
+
+
+def test_info(capsys):
+    assert main(["info"]) == 0
+    text = capsys.readouterr().out
+    assert "numba threads" in text and "gram" in text and "gd" in text
+
+
+def test_demo_configs_are_benign_and_harmful():
+    from importlib import resources
+    benign = sn.load_config(resources.files("signoise") / "configs" / "cao2022_benign.toml")
+    harmful = sn.load_config(resources.files("signoise") / "configs" / "cao2022_harmful.toml")
+    q = benign.model.q
+    assert benign.data.n * benign.data.SNR ** q > 1 > harmful.data.n * harmful.data.SNR ** q
