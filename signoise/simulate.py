@@ -56,7 +56,7 @@ def simulate(cfg, engine: str = "gram", problem: Problem | None = None, seed: in
     xarray.Dataset
         ``gamma (step, j, r)``, ``rho (step, j, r, i)``, the metrics of
         :data:`~signoise.engines.common.METRICS` over ``step``, summaries ``gamma_max (step, j)``,
-        ``rho_bar_max (step)``, ``rho_under_min (step)``, labels ``y``/``y_true`` (i), and
+        ``rho_bar_max (step)``, ``rho_under_min (step)``, ``rho_bar_mean (step)``, labels ``y``/``y_true`` (i), and
         ``diverged``, ``stopped_at``. Attributes: the config as TOML, seed, engine, versions.
     """
     E = get_engine(engine)
@@ -86,6 +86,59 @@ def simulate(cfg, engine: str = "gram", problem: Problem | None = None, seed: in
     return _dataset(records, problem, cfg, seed, engine, status, t)
 
 
+def simulate_batch(cfgs, seeds=None, engine: str = "gram", rho: str = "summary",
+                   quiet: bool = False) -> xr.Dataset:
+    """Many runs of equal shapes; the result equals running :func:`simulate` on each.
+
+    Parameters
+    ----------
+    cfgs : RunConfig or sequence of RunConfig
+        One config per run, or one config for all. Runs may differ in any value (‖μ‖, lr,
+        flip, algorithm, ...) but must share n, m, n_test, steps and record_every.
+    seeds : sequence of int, optional
+        One seed per run (default: each config's seed).
+    rho : {"summary", "full"}
+        "full" keeps ``rho (run, step, j, r, i)``; "summary" keeps only ``rho_bar_max``,
+        ``rho_under_min`` and ``rho_bar_mean``, so 10^5 runs fit in memory.
+
+    Returns
+    -------
+    xarray.Dataset
+        The variables of :func:`simulate` with a leading ``run`` dimension, coordinate ``seed
+        (run)``, per-run ``diverged`` and ``stopped_at``. A run that stopped early (diverged or
+        under ``loss_threshold``) keeps its last state: later records repeat it (NaN if it
+        diverged). Labels ``y``, ``y_true`` are not included.
+    """
+    if not isinstance(cfgs, (list, tuple)):
+        cfgs = [cfgs] * (1 if seeds is None else len(seeds))
+    if seeds is None:
+        seeds = [c.seed for c in cfgs]
+    if len(seeds) != len(cfgs):
+        reject("seeds", len(seeds), f"one seed per config ({len(cfgs)})")
+    if rho not in ("summary", "full"):
+        reject("rho", rho, "'summary' or 'full'")
+    shape_keys = ("data.n", "model.m", "data.n_test", "train.steps", "train.record_every")
+    ref = cfgs[0]
+    for c in cfgs[1:]:
+        for key in shape_keys:
+            if c.get(key) != ref.get(key):
+                reject(key, c.get(key), f"the same value in every run of a batch ({ref.get(key)})")
+    schedule = np.unique(np.r_[np.arange(0, ref.train.steps, ref.train.record_every),
+                               ref.train.steps])
+    runs = []
+    for c, s in zip(cfgs, seeds):
+        ds = simulate(c, engine=engine, seed=s, quiet=True)
+        ds = ds.drop_vars(["y", "y_true"] + ([] if rho == "full" else ["rho", "i"]))
+        ds = ds.reindex(step=schedule, method="ffill")
+        runs.append(ds)
+    out = xr.concat(runs, dim="run", coords="minimal", compat="override",
+                    combine_attrs="drop")
+    out = out.assign_coords(seed=("run", np.asarray(seeds, dtype=np.int64)))
+    out.attrs.update({k: v for k, v in _attrs(ref, seeds[0], engine, 0).items()
+                      if k.endswith("version") or k in ("engine", "backend")})
+    return out
+
+
 def _record(E, inp, state, params, t):
     gamma, rho, resid = E.coefficients(inp, state)
     with np.errstate(all="ignore"):
@@ -108,6 +161,7 @@ def _dataset(records, problem, cfg, seed, engine, status, t_end):
         "gamma_max": (("step", "j"), gamma.max(axis=2)),
         "rho_bar_max": ("step", np.where(own, rho, -np.inf).max(axis=(1, 2, 3))),
         "rho_under_min": ("step", np.where(~own, rho, np.inf).min(axis=(1, 2, 3))),
+        "rho_bar_mean": ("step", np.where(own, rho, -np.inf).max(axis=2).max(axis=1).mean(axis=1)),
         "y": ("i", problem.y), "y_true": ("i", problem.y_true),
         "diverged": ((), status == DIVERGED), "stopped_at": ((), t_end),
     }
@@ -136,7 +190,8 @@ def _attrs(cfg, seed, engine, status):
 _LONG_NAMES = {
     "gamma": "signal learning γ_{j,r}", "rho": "noise memorisation ρ_{j,r,i}",
     "gamma_max": "max_r γ_{j,r}", "rho_bar_max": "max_{i,r} ρ̄ (ρ where y_i = j)",
-    "rho_under_min": "min_{i,r} ρ̲ (ρ where y_i = −j)", "train_loss": "training loss L_S",
+    "rho_under_min": "min_{i,r} ρ̲ (ρ where y_i = −j)",
+    "rho_bar_mean": "mean_i max_r ρ̄_{y_i,r,i}", "train_loss": "training loss L_S",
     "train_error": "training 0-1 error (observed labels)", "test_loss": "test loss (observed labels)",
     "test_error": "test 0-1 error (observed labels)", "test_error_clean": "test 0-1 error (true labels)",
     "margin_min": "min_i y_i f(x_i)", "margin_max": "max_i y_i f(x_i)",
@@ -150,4 +205,4 @@ def _describe(ds):
             ds[name].attrs["long_name"] = text
 
 
-__all__ = ["simulate", "ENGINES"]
+__all__ = ["simulate", "simulate_batch", "ENGINES"]
