@@ -69,7 +69,8 @@ class DataSpec(_Section):
     flip: float = _f(0.0, Real(0.0, 0.5, high_open=True), "label-flip rate p")
     n_test: int = _f(2000, Int(1), "test examples")
     noise: str = _f("projected", Choice(("projected", "isotropic")))
-    sampler: str = _f("explicit", Choice(("explicit",)), "how data are drawn")
+    sampler: str = _f("explicit", Choice(("explicit", "wishart")),
+                      "how data are drawn: explicit arrays, or d-free Gram matrices (SPEC §3)")
 
     def _check(self):
         if self.mu_norm is not None and self.snr is not None:
@@ -245,6 +246,10 @@ class RunConfig:
         for key in self.sweep.grid:
             _check_key(key)
         self.sweep.axes()  # validates every axis now, before any work
+        if self.data.sampler == "wishart":
+            from .wishart import check_wishart
+
+            check_wishart(self)  # d - 1 >= n + 2m and Gaussian init (cross-section rules)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":

@@ -110,6 +110,9 @@ def sample_problem(cfg, seed: int | None = None) -> Problem:
     ``model.init = "uniform"``; biases (if the model has them) drawn the same way.
     """
     data, model = cfg.data, cfg.model
+    if data.sampler != "explicit":
+        reject("data.sampler", data.sampler, "'explicit' for sample_problem (the Wishart "
+               "sampler draws no d-dimensional arrays; see signoise.wishart.sample_reduced)")
     seed = cfg.seed if seed is None else int(seed)
     mu = np.zeros(data.d)
     mu[0] = data.mu

@@ -25,6 +25,22 @@ def _check_problem(problem: Problem, cfg):
             reject(f"problem.{key}", have, f"data.{key} = {want} from the config")
 
 
+def _inputs(E, engine, cfg, seed, problem):
+    """The run's problem and the engine's inputs: given, explicit, or Wishart-reduced (SPEC §3)."""
+    if problem is not None:
+        _check_problem(problem, cfg)
+    elif cfg.data.sampler == "wishart":
+        if engine != "gram":
+            reject("engine", engine, "'gram' with data.sampler = 'wishart' (it draws inner "
+                   "products, not weights); use data.sampler = 'explicit' for engine 'weights'")
+        from .wishart import sample_reduced
+
+        problem = sample_reduced(cfg, seed)
+    else:
+        problem = sample_problem(cfg, seed)
+    return problem, E.prepare(problem)
+
+
 def _progress(total, quiet):
     """A tqdm bar on a terminal; nothing when piped or quiet."""
     from tqdm.auto import tqdm
@@ -61,12 +77,8 @@ def simulate(cfg, engine: str = "gram", problem: Problem | None = None, seed: in
     """
     E = get_engine(engine)
     seed = cfg.seed if seed is None else int(seed)
-    if problem is None:
-        problem = sample_problem(cfg, seed)
-    else:
-        _check_problem(problem, cfg)
+    problem, inp = _inputs(E, engine, cfg, seed, problem)
     params = Params.from_config(cfg)
-    inp = E.prepare(problem)
     state = E.init_state(inp)
     run = E.step_fn(inp, params)
 

@@ -1,0 +1,223 @@
+"""The d-free sampler (SPEC §3): every inner product a run needs, exact in law, at any d.
+
+The network only ever sees inner products among μ, the training noises ξ_i, the initial
+filters w0_{j,r} and the test noises. This module draws them jointly, with the Bartlett
+decomposition of a Wishart matrix, as the coordinates of those vectors in a space of
+dimension 1 + n + 2m: coordinate 0 is the signal direction e_1, the others an orthonormal
+basis of the span of the training-side vectors' components orthogonal to e_1. The result is
+a *reduced problem*: a :class:`~signoise.data.Problem` of dimension 1 + n + 2m whose every
+inner product has the joint law of the d-dimensional one. No d-dimensional vector is ever
+formed; set-up costs O((n + 2m)² + n_test (n + 2m)) whatever d is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .data import STREAM_DATA, STREAM_INIT, STREAM_TEST, Problem, _labels, rng_for
+from .rules import ConfigError, reject
+
+
+def bartlett_rows(rng: np.random.Generator, dof: float, first: int, count: int) -> np.ndarray:
+    """Rows ``first .. first+count−1`` of the Bartlett factor of Wishart(dof, I).
+
+    With L lower triangular, ``L[i, i]² ~ χ²_{dof − i}`` (0-based i) and ``L[i, c] ~ N(0, 1)``
+    for c < i, all independent, ``A = L Lᵀ ~ Wishart(dof, I_k)`` (Bartlett 1933; e.g. Anderson,
+    *An Introduction to Multivariate Statistical Analysis*, 3rd ed., Thm 7.2.1). Row i of L
+    holds the coordinates of the i-th of k i.i.d. N(0, I_dof) vectors in the orthonormal basis
+    that Gram–Schmidt builds from vectors 0..i, so rows can be drawn in blocks from different
+    streams. Returns an array of shape (count, first + count) (zeros above the diagonal).
+    """
+    width = first + count
+    L = np.zeros((count, width))
+    for s in range(count):
+        i = first + s
+        L[s, :i] = rng.standard_normal(i)
+        L[s, i] = np.sqrt(rng.chisquare(dof - i))
+    return L
+
+
+def check_wishart(cfg) -> None:
+    """Reject configs the Wishart sampler cannot draw exactly (names key, value, remedy)."""
+    data, model = cfg.data, cfg.model
+    k = data.n + 2 * model.m
+    if data.d - 1 < k:
+        raise ConfigError(
+            f"data.d = {data.d} is not allowed with data.sampler = 'wishart': expected "
+            f"d - 1 >= n + 2m = {k} (the Bartlett decomposition needs at least as many "
+            "dimensions as training-side vectors); use data.sampler = 'explicit' at this d")
+    if model.init != "gaussian":
+        raise ConfigError(
+            f"model.init = {model.init!r} is not allowed with data.sampler = 'wishart': "
+            "expected 'gaussian' (only Gaussian filters have a Wishart Gram matrix); "
+            "use data.sampler = 'explicit' for uniform initialisation")
+
+
+def sample_reduced(cfg, seed: int | None = None) -> Problem:
+    """Draw the reduced problem of ``cfg`` for run ``seed``: exact in law, no d-vector.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        Any config; only its data and model sections are read (``data.d`` enters only as
+        the degrees of freedom of the Wishart law).
+    seed : int, optional
+        Run seed (default ``cfg.seed``).
+
+    Returns
+    -------
+    Problem
+        Arrays of dimension D = 1 + k, k = n + 2m: ``mu = ‖μ‖ e_0``; ``xi[i] = σ_p (c_i, L_i)``;
+        ``w0[j, r] = σ0 (e_{j,r}, L_{n + jm + r})``; ``xi_test[t] = σ_p (c_t, g_t)``.
+
+    Notes
+    -----
+    In the complement of μ, ξ_i/σ_p and w0⊥_{j,r}/σ0 are k i.i.d. N(0, I_{d−1}) vectors, so
+    their Gram matrix is L Lᵀ ~ Wishart(d − 1, I_k) (:func:`bartlett_rows`). The e_1
+    coordinates are independent: e_{j,r} ~ N(0, 1) for the filters; c_i ~ N(0, 1) for
+    ``noise = "isotropic"`` and c_i = 0 for "projected". A fresh test noise, independent of
+    everything else, has complement coordinates g_t ~ N(0, I_k) in the same orthonormal
+    basis (its component outside the span meets no vector the network uses), so its inner
+    products with the training-side vectors are N(0, σ_p² L Lᵀ) given L, i.e. exactly the
+    conditional Gaussian law of SPEC §3. Streams (DESIGN.md principle 4): labels and the ξ
+    rows of L (which do not depend on m) use the data stream, filter rows and biases the init
+    stream, test labels and coordinates the test stream; training and test labels equal the
+    explicit sampler's for the same seed.
+    """
+    check_wishart(cfg)
+    data, model = cfg.data, cfg.model
+    seed = cfg.seed if seed is None else int(seed)
+    n, m, nu = data.n, model.m, data.d - 1
+    k = n + 2 * m
+    iso = data.noise == "isotropic"
+
+    rng = rng_for(seed, STREAM_DATA)
+    y, y_true = _labels(rng, n, data.flip)
+    xi = np.zeros((n, 1 + k))
+    xi[:, 1:1 + n] = bartlett_rows(rng, nu, 0, n)
+    if iso:
+        xi[:, 0] = rng.standard_normal(n)
+    xi *= data.sigma_p
+
+    rng = rng_for(seed, STREAM_INIT)
+    w0 = np.zeros((2 * m, 1 + k))
+    w0[:, 1:] = bartlett_rows(rng, nu, n, 2 * m)
+    w0[:, 0] = rng.standard_normal(2 * m)
+    w0 = model.sigma0 * w0.reshape(2, m, 1 + k)
+    b0 = model.sigma0 * rng.standard_normal((2, m)) if model.bias else np.zeros((2, m))
+
+    rng = rng_for(seed, STREAM_TEST)
+    y_test, y_true_test = _labels(rng, data.n_test, data.flip)
+    xi_test = test_coordinates(rng, data.n_test, k, data.sigma_p, iso)
+
+    mu = np.zeros(1 + k)
+    mu[0] = data.mu
+    return Problem(mu=mu, xi=xi, y=y, y_true=y_true, w0=w0, xi_test=xi_test, y_test=y_test,
+                   y_true_test=y_true_test, b0=b0)
+
+
+def test_coordinates(rng, count: int, k: int, sigma_p: float, isotropic: bool) -> np.ndarray:
+    """Coordinates (count, 1 + k) of fresh test noises in a reduced problem's space.
+
+    Row t is σ_p (c_t, g_t) with g_t ~ N(0, I_k) and c_t ~ N(0, 1) (isotropic) or 0
+    (projected): the part of a fresh N(0, σ_p² I) or N(0, σ_p² (I − e_1e_1ᵀ)) vector that
+    any training-side vector can see.
+    """
+    out = np.zeros((count, 1 + k))
+    out[:, 1:] = rng.standard_normal((count, k))
+    if isotropic:
+        out[:, 0] = rng.standard_normal(count)
+    return sigma_p * out
+
+
+def sample_gram_inputs(cfg, seed: int | None = None):
+    """The gram engine's :class:`~signoise.engines.gram.GramInputs`, drawn without d."""
+    from .engines import gram
+
+    return gram.prepare(sample_reduced(cfg, seed))
+
+
+def population_test_error(problem: Problem, ds, cfg, points: int = 100_000,
+                          seed: int = 0) -> dict:
+    """Test loss and errors of every recorded step against *fresh* test points, without d.
+
+    For each recorded step the filters are rebuilt from the recorded coefficients,
+    w_{j,r} = w0_{j,r} + j γ_{j,r} μ/‖μ‖² + Σ_i ρ_{j,r,i} ξ_i/‖ξ_i‖² (SPEC §3), and the
+    population quantities E_x[·] over a fresh example x = (ỹ, y, ỹμ, ξ) are estimated by
+    Monte Carlo with ``points`` fresh noise draws per step (new ones at every step). Given the
+    filters, the noise pre-activations (⟨w_{j,r}, ξ⟩)_{j,r} are exactly N(0, σ_p² C) with C
+    the Gram matrix of the filters (of their components orthogonal to μ for projected noise);
+    the labels are averaged exactly (ỹ = ±1, flipped with probability p). The cost per step is
+    O(m² D + points·m), independent of d for a reduced problem and of n always.
+
+    Parameters
+    ----------
+    problem : Problem
+        The run's problem: explicit (:func:`~signoise.data.sample_problem`) or reduced
+        (:func:`sample_reduced`), with μ along e_0 as both samplers build it.
+    ds : xarray.Dataset
+        The result of :func:`~signoise.simulate` on that problem (``gamma``, ``rho``).
+    cfg : RunConfig
+        The run's config (noise model, σ_p, flip, activation, readout scale).
+    points : int
+        Fresh noise draws per recorded step; the standard error of an error rate is at most
+        0.5/√points.
+    seed : int
+        Seed of the Monte Carlo draws (its own stream, so training is not moved).
+
+    Returns
+    -------
+    dict of numpy arrays over the recorded steps
+        ``test_loss``, ``test_error`` (observed labels), ``test_error_clean`` (true labels) and
+        ``test_error_se`` (standard error of ``test_error``).
+    """
+    from .model import numpy_forward
+
+    if cfg.model.bias:
+        reject("model.bias", True, "False for population_test_error (biases are not recorded)")
+    points = int(points)
+    if points < 2:
+        reject("points", points, "an integer >= 2")
+    data, model = cfg.data, cfg.model
+    m, q, a, p = model.m, float(model.q), float(model.scale), data.flip
+    mu2 = float(problem.mu @ problem.mu)
+    sq = np.einsum("id,id->i", problem.xi, problem.xi)
+    j = np.array([1.0, -1.0])[:, None, None]
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(7,))))
+    gamma, rho = np.asarray(ds["gamma"]), np.asarray(ds["rho"])
+    out = {name: np.empty(gamma.shape[0]) for name in
+           ("test_loss", "test_error", "test_error_clean", "test_error_se")}
+    for s in range(gamma.shape[0]):
+        W = problem.w0 + np.einsum("jri,id->jrd", rho[s] / sq, problem.xi)
+        if mu2 > 0:
+            W = W + (j[:, :, 0] * gamma[s] / mu2)[:, :, None] * problem.mu
+        W2 = W.reshape(2 * m, -1)
+        sig = W2 @ problem.mu                              # ⟨w, μ⟩
+        seen = W2[:, 1:] if data.noise == "projected" else W2
+        C = data.sigma_p ** 2 * (seen @ seen.T)
+        evals, evecs = np.linalg.eigh(C)                   # C may be singular: no Cholesky
+        root = evecs * np.sqrt(np.clip(evals, 0.0, None))
+        Zn = root @ rng.standard_normal((2 * m, points))  # (2m, points) noise pre-activations
+        loss = err = clean = 0.0
+        per_point = np.zeros(points)
+        for yt in (1.0, -1.0):
+            H = np.empty((2, m, points, 2))
+            H[..., 0] = (yt * sig).reshape(2, m)[:, :, None]
+            H[..., 1] = Zn.reshape(2, m, points)
+            f, _, _, _ = numpy_forward(H, np.full(points, yt), q, a)
+            wrong, wrong_flip = (yt * f <= 0), (-yt * f <= 0)
+            loss += 0.5 * (1 - p) * np.mean(np.logaddexp(0.0, -yt * f))
+            if p > 0:
+                loss += 0.5 * p * np.mean(np.logaddexp(0.0, yt * f))
+            e = 0.5 * ((1 - p) * wrong + p * wrong_flip)
+            per_point += e
+            clean += 0.5 * wrong.mean()
+        out["test_loss"][s] = loss
+        out["test_error"][s] = per_point.mean()
+        out["test_error_clean"][s] = clean
+        out["test_error_se"][s] = per_point.std(ddof=1) / np.sqrt(points)
+    return out
+
+
+__all__ = ["bartlett_rows", "check_wishart", "sample_reduced", "sample_gram_inputs",
+           "test_coordinates", "population_test_error"]
