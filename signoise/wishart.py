@@ -26,14 +26,14 @@ def bartlett_rows(rng: np.random.Generator, dof: float, first: int, count: int) 
     *An Introduction to Multivariate Statistical Analysis*, 3rd ed., Thm 7.2.1). Row i of L
     holds the coordinates of the i-th of k i.i.d. N(0, I_dof) vectors in the orthonormal basis
     that Gram–Schmidt builds from vectors 0..i, so rows can be drawn in blocks from different
-    streams. Returns an array of shape (count, first + count) (zeros above the diagonal).
+    streams (the block's normals first, row by row, then its χ² draws). Returns an array of shape (count, first + count) (zeros above the diagonal).
     """
     width = first + count
+    rows = np.arange(first, width)
     L = np.zeros((count, width))
-    for s in range(count):
-        i = first + s
-        L[s, :i] = rng.standard_normal(i)
-        L[s, i] = np.sqrt(rng.chisquare(dof - i))
+    below = np.arange(width)[None, :] < rows[:, None]
+    L[below] = rng.standard_normal(int(below.sum()))        # row by row (C order)
+    L[np.arange(count), rows] = np.sqrt(rng.chisquare(dof - rows))
     return L
 
 
@@ -137,6 +137,32 @@ def sample_gram_inputs(cfg, seed: int | None = None):
     return gram.prepare(sample_reduced(cfg, seed))
 
 
+def fresh_test_inputs(problem: Problem, inp, cfg, rng: np.random.Generator):
+    """A copy of the gram inputs ``inp`` with a fresh test set of the same size.
+
+    For re-drawing the test points at every recorded step (an unbiased, independent estimate
+    of the test error each time). In a reduced problem (dimension 1 + n + 2m < d) the new
+    points are drawn by :func:`test_coordinates`, at a cost independent of d; in an explicit
+    problem as d-dimensional noises. Labels are drawn as in :func:`~signoise.data.sample_problem`.
+    """
+    from dataclasses import replace
+
+    from .data import _noise
+
+    data = cfg.data
+    y_t, y_true_t = _labels(rng, data.n_test, data.flip)
+    if problem.d != data.d:
+        xt = test_coordinates(rng, data.n_test, problem.d - 1, data.sigma_p,
+                              data.noise == "isotropic")
+    else:
+        xt = _noise(rng, data.n_test, data)
+    V = np.vstack([problem.mu[None, :], problem.xi])
+    m = problem.w0.shape[1]
+    Z0t = (problem.w0.reshape(2 * m, -1) @ xt.T).reshape(2, m, -1)
+    return replace(inp, Gt=np.ascontiguousarray(V @ xt.T), Z0t=np.ascontiguousarray(Z0t),
+                   y_t=y_t, y_true_t=y_true_t)
+
+
 def population_test_error(problem: Problem, ds, cfg, points: int = 100_000,
                           seed: int = 0) -> dict:
     """Test loss and errors of every recorded step against *fresh* test points, without d.
@@ -220,4 +246,4 @@ def population_test_error(problem: Problem, ds, cfg, points: int = 100_000,
 
 
 __all__ = ["bartlett_rows", "check_wishart", "sample_reduced", "sample_gram_inputs",
-           "test_coordinates", "population_test_error"]
+           "test_coordinates", "fresh_test_inputs", "population_test_error"]

@@ -13,8 +13,10 @@ import pytest
 
 import signoise as sn
 from signoise.rules import ConfigError
-from signoise.wishart import (bartlett_rows, population_test_error, sample_gram_inputs,
-                              sample_reduced)
+from signoise.engines import gram
+from signoise.engines.common import Params
+from signoise.wishart import (bartlett_rows, fresh_test_inputs, population_test_error,
+                              sample_gram_inputs, sample_reduced)
 
 from .conftest import make_cfg
 
@@ -161,3 +163,25 @@ def test_population_test_error_matches_a_large_explicit_test_set():
     dsw = sn.simulate(w, quiet=True)
     popw = population_test_error(sample_reduced(w), dsw, w, points=1000)
     assert np.all((popw["test_error"] >= 0) & (popw["test_error"] <= 1))
+
+
+@pytest.mark.parametrize("sampler", ["explicit", "wishart"])
+def test_fresh_test_inputs_estimate_the_population_error(sampler):
+    """Averaged over fresh test sets, the evaluated test error is the population estimate."""
+    cfg = make_cfg(data__n=6, data__d=30, data__mu_norm=4.0, data__n_test=500,
+                   data__flip=0.1, model__m=2, model__sigma0=0.1, train__lr=0.05,
+                   train__steps=20, train__record_every=20, data__sampler=sampler)
+    prob = sn.sample_problem(cfg) if sampler == "explicit" else sample_reduced(cfg)
+    ds = sn.simulate(cfg, quiet=True)            # draws the same problem again (same seed)
+    inp, params = gram.prepare(prob), Params.from_config(cfg)
+    beta = np.zeros_like(inp.Z0)               # rebuild the final state from γ, ρ
+    sq = inp.sq_norms
+    beta[:, :, 0] = np.array([1.0, -1.0])[:, None] * ds.gamma.values[-1] / sq[0]
+    beta[:, :, 1:] = ds.rho.values[-1] / sq[1:]
+    rng = np.random.default_rng(4)
+    errs = [gram.evaluate(fresh_test_inputs(prob, inp, cfg, rng), (beta, inp.b0), params)
+            ["test_error"] for _ in range(40)]
+    pop = population_test_error(prob, ds, cfg, points=40_000, seed=5)
+    se = np.sqrt(np.var(errs, ddof=1) / len(errs) + pop["test_error_se"][-1] ** 2)
+    assert abs(np.mean(errs) - pop["test_error"][-1]) < Z_MAX * se
+    assert np.std(errs) > 0                    # the test sets are fresh

@@ -1,0 +1,27 @@
+"""Smoke test: every benchmark script runs at its tiny size and prints a table (no timing)."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "experiments" / "benchmarks"
+SCRIPTS = sorted(p.name for p in BENCH.glob("bench_*.py"))
+NEEDS_TORCH = {"bench_torch.py"}
+
+
+def test_every_benchmark_is_listed():
+    assert {"bench_torch.py", "bench_algorithms.py", "bench_large_d.py", "bench_batch.py",
+            "bench_kou_grid.py"} <= set(SCRIPTS)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_benchmark_runs_tiny(script):
+    if script in NEEDS_TORCH and importlib.util.find_spec("torch") is None:
+        pytest.skip("PyTorch is not installed (optional extra 'bench')")
+    out = subprocess.run([sys.executable, str(BENCH / script), "--tiny"], cwd=BENCH,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "\n| " in out.stdout and "|---" in out.stdout, out.stdout[-2000:]
