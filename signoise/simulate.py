@@ -27,17 +27,18 @@ def _check_problem(problem: Problem, cfg):
 
 def _inputs(E, engine, cfg, seed, problem):
     """The run's problem and the engine's inputs: given, explicit, or Wishart-reduced (SPEC §3)."""
-    if problem is not None:
-        _check_problem(problem, cfg)
-    elif cfg.data.sampler == "wishart":
-        if engine != "gram":
-            reject("engine", engine, "'gram' with data.sampler = 'wishart' (it draws inner "
-                   "products, not weights); use data.sampler = 'explicit' for engine 'weights'")
+    wishart = cfg.data.sampler == "wishart"
+    if wishart and engine != "gram":
+        reject("engine", engine, "'gram' with data.sampler = 'wishart' (it draws inner "
+               "products, not weights); use data.sampler = 'explicit' for engine 'weights'")
+    if problem is None:
         from .wishart import sample_reduced
 
-        problem = sample_reduced(cfg, seed)
+        problem = (sample_reduced if wishart else sample_problem)(cfg, seed)
+    elif wishart and problem.d == 1 + cfg.data.n + 2 * cfg.model.m and problem.n == cfg.data.n:
+        problem.validate(m=cfg.model.m)  # a reduced problem from wishart.sample_reduced
     else:
-        problem = sample_problem(cfg, seed)
+        _check_problem(problem, cfg)
     return problem, E.prepare(problem)
 
 

@@ -161,7 +161,11 @@ def test_population_test_error_matches_a_large_explicit_test_set():
     w = cfg.updated({"data.sampler": "wishart", "data.d": 10**8, "data.n_test": 10,
                      "data.mu_norm": 4e3, "model.sigma0": 1e-4})
     dsw = sn.simulate(w, quiet=True)
-    popw = population_test_error(sample_reduced(w), dsw, w, points=1000)
+    reduced = sample_reduced(w)                  # the problem that run used, given back
+    assert reduced.d == 1 + 6 + 2 * 2
+    again = sn.simulate(w, problem=reduced, quiet=True)
+    np.testing.assert_array_equal(again.rho.values, dsw.rho.values)
+    popw = population_test_error(reduced, dsw, w, points=1000)
     assert np.all((popw["test_error"] >= 0) & (popw["test_error"] <= 1))
 
 

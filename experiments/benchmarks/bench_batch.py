@@ -15,7 +15,7 @@ BATCHES = [1, 10, 100, 1000]
 THREADS = [1, 2]
 
 
-def kou_config(d=1000, mu_norm=2.0, n_test=1000, sampler="wishart"):
+def kou_config(d=1000, mu_norm=2.0, n_test=1000, sampler="wishart", record_every=25):
     """One run of the Kou et al. (2023) theory setting (experiments/kou2023_theory.toml)."""
     import signoise as sn
 
@@ -24,7 +24,7 @@ def kou_config(d=1000, mu_norm=2.0, n_test=1000, sampler="wishart"):
         "data": {"n": 20, "d": d, "mu_norm": mu_norm, "sigma_p": 1.0, "flip": 0.1,
                  "n_test": n_test, "noise": "projected", "sampler": sampler},
         "model": {"m": 10, "q": 1.0, "sigma0": 0.01},
-        "train": {"lr": 0.1, "steps": 100, "record_every": 25}})
+        "train": {"lr": 0.1, "steps": 100, "record_every": record_every}})
 
 
 def main(argv=None):

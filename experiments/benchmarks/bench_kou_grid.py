@@ -2,7 +2,8 @@
 
 Grid (experiments/kou2023_theory.toml of the sweeps issue): d = 100 + 10t (t = 0..99),
 ‖μ‖ = 0.1s (s = 0..99), 10 seeds per cell: 10^5 runs of 100 GD steps (n = 20, m = 10, ReLU,
-1000 test points). Runs go through ``simulate_batch`` one d value at a time (1000 runs per
+1000 test points; only the final test error is kept, so runs record steps 0 and 100 unless
+``--record-every`` says otherwise). Runs go through ``simulate_batch`` one d value at a time (1000 runs per
 batch). By default every ``--stride``-th d value is run with both samplers and the time is
 scaled to the full grid; ``--stride 1`` runs it all.
 
@@ -22,14 +23,14 @@ MU_VALUES = [0.1 * s for s in range(100)]
 SEEDS = 10
 
 
-def run_grid(sampler, d_values, mu_values, seeds, n_test):
+def run_grid(sampler, d_values, mu_values, seeds, n_test, record_every):
     """Final test errors (d, μ, seed) and the wall time of the whole grid."""
     import signoise as sn
 
     out = np.empty((len(d_values), len(mu_values), seeds))
     t0 = time.perf_counter()
     for a, d in enumerate(d_values):
-        base = kou_config(d=d, n_test=n_test, sampler=sampler)
+        base = kou_config(d=d, n_test=n_test, sampler=sampler, record_every=record_every)
         cfgs = [base.updated({"data.mu_norm": mu}) for mu in mu_values for _ in range(seeds)]
         ds = sn.simulate_batch(cfgs, list(range(seeds)) * len(mu_values), engine="gram",
                                rho="summary", quiet=True)
@@ -40,6 +41,7 @@ def run_grid(sampler, d_values, mu_values, seeds, n_test):
 def main(argv=None):
     p = _bench.parser(__doc__)
     p.add_argument("--stride", type=int, default=10, help="run every k-th d value")
+    p.add_argument("--record-every", type=int, default=100, help="train.record_every")
     args = p.parse_args(argv)
     import signoise as sn
 
@@ -50,10 +52,12 @@ def main(argv=None):
     full = len(D_VALUES) * len(MU_VALUES) * SEEDS
     _bench.header("Kou et al. grid: 10^5 runs x 100 GD steps, explicit vs Wishart sampler")
     sn.simulate_batch([kou_config(n_test=n_test)], [0])   # compile
+    print(f"record_every = {args.record_every}, stride = {args.stride} over d\n")
     runs = len(d_values) * len(mu_values) * seeds
     rows, errs = [], {}
     for sampler in ("explicit", "wishart"):
-        errs[sampler], sec = run_grid(sampler, d_values, mu_values, seeds, n_test)
+        errs[sampler], sec = run_grid(sampler, d_values, mu_values, seeds, n_test,
+                                      args.record_every)
         rows.append([sampler, runs, f"{sec:.1f} s", f"{runs / sec:.0f}",
                      f"{sec * full / runs:.0f} s", f"{errs[sampler].mean():.4f}"])
     _bench.table(["sampler", "runs timed", "time", "runs/s", "full grid (10^5 runs, scaled)",
