@@ -19,14 +19,33 @@ from .rules import ConfigError, reject
 
 
 def bartlett_rows(rng: np.random.Generator, dof: float, first: int, count: int) -> np.ndarray:
-    """Rows ``first .. first+count−1`` of the Bartlett factor of Wishart(dof, I).
+    """Rows ``first .. first+count−1`` of the Bartlett factor of Wishart(dof, I_k).
 
-    With L lower triangular, ``L[i, i]² ~ χ²_{dof − i}`` (0-based i) and ``L[i, c] ~ N(0, 1)``
-    for c < i, all independent, ``A = L Lᵀ ~ Wishart(dof, I_k)`` (Bartlett 1933; e.g. Anderson,
-    *An Introduction to Multivariate Statistical Analysis*, 3rd ed., Thm 7.2.1). Row i of L
-    holds the coordinates of the i-th of k i.i.d. N(0, I_dof) vectors in the orthonormal basis
-    that Gram–Schmidt builds from vectors 0..i, so rows can be drawn in blocks from different
-    streams (the block's normals first, row by row, then its χ² draws). Returns an array of shape (count, first + count) (zeros above the diagonal).
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The stream to draw from.
+    dof : float
+        Degrees of freedom ν (here d − 1); ν ≥ first + count is required.
+    first, count : int
+        The block of rows to draw.
+
+    Returns
+    -------
+    numpy.ndarray, shape (count, first + count)
+        Rows of L, zeros above the diagonal.
+
+    Notes
+    -----
+    Bartlett decomposition (Bartlett 1933; e.g. Anderson, *An Introduction to Multivariate
+    Statistical Analysis*, ch. 7): with L lower triangular and independent entries
+
+        L_ii² ~ χ²_{ν − i}  (0-based i),    L_ic ~ N(0, 1)  for c < i,
+
+    A = L Lᵀ ~ Wishart(ν, I_k). Row i of L holds the coordinates of the i-th of k i.i.d.
+    N(0, I_ν) vectors in the orthonormal basis that Gram–Schmidt builds from vectors 0..i, so
+    blocks of rows can be drawn from different streams. Within a block the normals are drawn
+    first, row by row, then the χ² draws.
     """
     width = first + count
     rows = np.arange(first, width)
@@ -117,11 +136,25 @@ def sample_reduced(cfg, seed: int | None = None) -> Problem:
 
 
 def test_coordinates(rng, count: int, k: int, sigma_p: float, isotropic: bool) -> np.ndarray:
-    """Coordinates (count, 1 + k) of fresh test noises in a reduced problem's space.
+    """Coordinates of fresh test noises in a reduced problem's space.
 
-    Row t is σ_p (c_t, g_t) with g_t ~ N(0, I_k) and c_t ~ N(0, 1) (isotropic) or 0
-    (projected): the part of a fresh N(0, σ_p² I) or N(0, σ_p² (I − e_1e_1ᵀ)) vector that
-    any training-side vector can see.
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    count : int
+        Number of test noises.
+    k : int
+        n + 2m, the number of training-side vectors (the space has dimension 1 + k).
+    sigma_p : float
+        Noise scale σ_p.
+    isotropic : bool
+        ``noise = "isotropic"`` (a signal coordinate too) or "projected" (none).
+
+    Returns
+    -------
+    numpy.ndarray, shape (count, 1 + k)
+        Row t is σ_p (c_t, g_t), g_t ~ N(0, I_k), c_t ~ N(0, 1) or 0: the part of a fresh
+        N(0, σ_p² I) or N(0, σ_p² (I − e_1e_1ᵀ)) vector that a training-side vector can see.
     """
     out = np.zeros((count, 1 + k))
     out[:, 1:] = rng.standard_normal((count, k))
@@ -131,7 +164,14 @@ def test_coordinates(rng, count: int, k: int, sigma_p: float, isotropic: bool) -
 
 
 def sample_gram_inputs(cfg, seed: int | None = None):
-    """The gram engine's :class:`~signoise.engines.gram.GramInputs`, drawn without d."""
+    """The gram engine's inputs, drawn without d.
+
+    Returns
+    -------
+    signoise.engines.gram.GramInputs
+        ``gram.prepare(sample_reduced(cfg, seed))``: G, Z0, b0, labels and the test set's
+        Gt, Z0t, with the joint law of the explicit sampler's at ``data.d``.
+    """
     from .engines import gram
 
     return gram.prepare(sample_reduced(cfg, seed))
@@ -141,9 +181,24 @@ def fresh_test_inputs(problem: Problem, inp, cfg, rng: np.random.Generator):
     """A copy of the gram inputs ``inp`` with a fresh test set of the same size.
 
     For re-drawing the test points at every recorded step (an unbiased, independent estimate
-    of the test error each time). In a reduced problem (dimension 1 + n + 2m < d) the new
-    points are drawn by :func:`test_coordinates`, at a cost independent of d; in an explicit
-    problem as d-dimensional noises. Labels are drawn as in :func:`~signoise.data.sample_problem`.
+    of the test error each time).
+
+    Parameters
+    ----------
+    problem : Problem
+        The run's problem: reduced (dimension 1 + n + 2m, :func:`sample_reduced`; new points
+        by :func:`test_coordinates`, cost independent of d) or explicit (d-dimensional noises).
+    inp : signoise.engines.gram.GramInputs
+        ``gram.prepare(problem)``.
+    cfg : RunConfig
+        Noise model, σ_p, flip rate and ``n_test``.
+    rng : numpy.random.Generator
+        The stream of the new test sets (labels drawn as in ``sample_problem``).
+
+    Returns
+    -------
+    signoise.engines.gram.GramInputs
+        ``inp`` with new ``Gt``, ``Z0t``, ``y_t``, ``y_true_t``.
     """
     from dataclasses import replace
 
