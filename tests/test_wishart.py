@@ -14,7 +14,7 @@ import pytest
 import signoise as sn
 from signoise.rules import ConfigError
 from signoise.engines import gram
-from signoise.engines.common import Params
+from signoise.engines.common import METRICS, Params
 from signoise.wishart import (bartlett_rows, fresh_test_inputs, population_test_error,
                               sample_gram_inputs, sample_reduced)
 
@@ -183,8 +183,11 @@ def test_fresh_test_inputs_estimate_the_population_error(sampler):
     beta[:, :, 0] = np.array([1.0, -1.0])[:, None] * ds.gamma.values[-1] / sq[0]
     beta[:, :, 1:] = ds.rho.values[-1] / sq[1:]
     rng = np.random.default_rng(4)
-    errs = [gram.evaluate(fresh_test_inputs(prob, inp, cfg, rng), (beta, inp.b0), params)
-            ["test_error"] for _ in range(40)]
+    errs = []
+    for _ in range(40):
+        runner = gram.Runner(fresh_test_inputs(prob, inp, cfg, rng), params, rng)
+        runner.state = (beta, inp.b0)
+        errs.append(runner.evaluate()[METRICS.index("test_error")])
     pop = population_test_error(prob, ds, cfg, points=40_000, seed=5)
     se = np.sqrt(np.var(errs, ddof=1) / len(errs) + pop["test_error_se"][-1] ** 2)
     assert abs(np.mean(errs) - pop["test_error"][-1]) < Z_MAX * se

@@ -103,17 +103,19 @@ def bench_config(n: int, d: int, m: int, algorithm: dict | None = None, **data):
 
 
 def engine_stepper(cfg, problem, engine: str):
-    """``run(k)``: k steps of a signoise engine from its initial state (compiled first)."""
+    """``run(k)``: k steps of a signoise engine's Runner from its initial state (compiled first)."""
+    from signoise.data import STREAM_ALGO, rng_for
     from signoise.engines import get_engine
     from signoise.engines.common import Params
 
     E = get_engine(engine)
-    inp = E.prepare(problem)
-    params = Params.from_config(cfg)
-    step = E.step_fn(inp, params)
+    runner = E.Runner(E.prepare(problem), Params.from_config(cfg), rng_for(0, STREAM_ALGO))
+    start = tuple(x.copy() for x in runner.state)
 
     def run(k):
-        done, status = step(E.init_state(inp), k)
+        runner.state = tuple(x.copy() for x in start)
+        runner.t = 0
+        done, status = runner.advance(k)
         if done != k:
             raise RuntimeError(f"{engine} stopped after {done} of {k} steps (status {status})")
 
