@@ -156,11 +156,11 @@ def test_coordinates(rng, count: int, k: int, sigma_p: float, isotropic: bool) -
         Row t is σ_p (c_t, g_t), g_t ~ N(0, I_k), c_t ~ N(0, 1) or 0: the part of a fresh
         N(0, σ_p² I) or N(0, σ_p² (I − e_1e_1ᵀ)) vector that a training-side vector can see.
     """
-    out = np.zeros((count, 1 + k))
-    out[:, 1:] = rng.standard_normal((count, k))
-    if isotropic:
-        out[:, 0] = rng.standard_normal(count)
-    return sigma_p * out
+    out = rng.standard_normal((count, 1 + k))
+    if not isotropic:
+        out[:, 0] = 0.0
+    out *= sigma_p
+    return out
 
 
 def sample_gram_inputs(cfg, seed: int | None = None):
