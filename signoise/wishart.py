@@ -127,7 +127,7 @@ def sample_reduced(cfg, seed: int | None = None) -> Problem:
 
     rng = rng_for(seed, STREAM_TEST)
     y_test, y_true_test = _labels(rng, data.n_test, data.flip)
-    xi_test = test_coordinates(rng, data.n_test, k, data.sigma_p, iso)
+    xi_test = draw_test_coordinates(rng, data.n_test, k, data.sigma_p, iso)
 
     mu = np.zeros(1 + k)
     mu[0] = data.mu
@@ -135,7 +135,8 @@ def sample_reduced(cfg, seed: int | None = None) -> Problem:
                    y_true_test=y_true_test, b0=b0)
 
 
-def test_coordinates(rng, count: int, k: int, sigma_p: float, isotropic: bool) -> np.ndarray:
+def draw_test_coordinates(rng, count: int, k: int, sigma_p: float,
+                          isotropic: bool) -> np.ndarray:
     """Coordinates of fresh test noises in a reduced problem's space.
 
     Parameters
@@ -187,7 +188,8 @@ def fresh_test_inputs(problem: Problem, inp, cfg, rng: np.random.Generator):
     ----------
     problem : Problem
         The run's problem: reduced (dimension 1 + n + 2m, :func:`sample_reduced`; new points
-        by :func:`test_coordinates`, cost independent of d) or explicit (d-dimensional noises).
+        by :func:`draw_test_coordinates`, cost independent of d) or explicit (d-dimensional
+        noises).
     inp : signoise.engines.gram.GramInputs
         ``gram.prepare(problem)``.
     cfg : RunConfig
@@ -207,8 +209,8 @@ def fresh_test_inputs(problem: Problem, inp, cfg, rng: np.random.Generator):
     data = cfg.data
     y_t, y_true_t = _labels(rng, data.n_test, data.flip)
     if problem.d != data.d:
-        xt = test_coordinates(rng, data.n_test, problem.d - 1, data.sigma_p,
-                              data.noise == "isotropic")
+        xt = draw_test_coordinates(rng, data.n_test, problem.d - 1, data.sigma_p,
+                                   data.noise == "isotropic")
     else:
         xt = _noise(rng, data.n_test, data)
     V = np.vstack([problem.mu[None, :], problem.xi])
@@ -301,4 +303,4 @@ def population_test_error(problem: Problem, ds, cfg, points: int = 100_000,
 
 
 __all__ = ["bartlett_rows", "check_wishart", "sample_reduced", "sample_gram_inputs",
-           "test_coordinates", "fresh_test_inputs", "population_test_error"]
+           "draw_test_coordinates", "fresh_test_inputs", "population_test_error"]

@@ -3,8 +3,8 @@
 Grid (experiments/kou2023_theory.toml of the sweeps issue): d = 100 + 10t (t = 0..99),
 ‖μ‖ = 0.1s (s = 0..99), 10 seeds per cell: 10^5 runs of 100 GD steps (n = 20, m = 10, ReLU,
 1000 test points; only the final test error is kept, so runs record steps 0 and 100 unless
-``--record-every`` says otherwise). Runs go through ``simulate_batch`` one d value at a time (1000 runs per
-batch). By default every ``--stride``-th d value is run with both samplers and the time is
+``--record-every`` says otherwise). Runs go through ``simulate_batch`` one d value at a time
+(1000 runs per batch). By default every ``--stride``-th d value is run with both samplers and the time is
 scaled to the full grid; ``--stride 1`` runs it all.
 
     python experiments/benchmarks/bench_kou_grid.py --stride 10
@@ -62,12 +62,13 @@ def main(argv=None):
                      f"{sec * full / runs:.0f} s", f"{errs[sampler].mean():.4f}"])
     _bench.table(["sampler", "runs timed", "wall time", "CPU time", "runs/s",
                   "full grid (10^5 runs, scaled)", "mean final test error"], rows)
-    print("CPU time: this process's user + system time (all its threads); wall/CPU above "
-          "the thread count means the machine was shared.")
+    print("CPU time: this process's user + system time, all threads (wall time well above "
+          "CPU time / threads means the machine was shared).")
     cell = {k: v.mean(axis=2) for k, v in errs.items()}
     se = np.sqrt((errs["explicit"].var(axis=2) + errs["wishart"].var(axis=2)) / seeds).mean()
-    print(f"Cell means of the final test error differ by {np.abs(cell['explicit'] - cell['wishart']).mean():.4f} "
-          f"on average over cells (typical standard error of a cell difference {se:.4f}).")
+    gap = np.abs(cell["explicit"] - cell["wishart"]).mean()
+    print(f"Cell means of the final test error differ by {gap:.4f} on average over cells "
+          f"(typical standard error of a cell difference {se:.4f}).")
     return 0
 
 

@@ -47,7 +47,8 @@ def main(argv=None):
     base = per[(ds[0], "step")]
     rows = []
     for d in ds:
-        rows.append([f"{d:.0e}".replace("e+0", "e"), _bench.fmt_time(per.get((d, "explicit set-up"))),
+        rows.append([f"{d:.0e}".replace("e+0", "e"),
+                     _bench.fmt_time(per.get((d, "explicit set-up"))),
                      _bench.fmt_time(per[(d, "wishart set-up")]), _bench.fmt_time(per[(d, "step")]),
                      f"{per[(d, 'step')] / base:.2f}"])
     _bench.table(["d", "explicit set-up", "wishart set-up", "gram step (wishart)",

@@ -133,7 +133,8 @@ def main(argv=None):
         tp = per.get("torch pegr")
         rows.append([f"({n}, {d}, {m})", _bench.fmt_time(per["torch"]),
                      _bench.fmt_time(per["gram"]), _bench.fmt_time(per["weights"]),
-                     f"{per['torch'] / per['gram']:.0f}×", f"{per['torch'] / per['weights']:.2f}×",
+                     f"{per['torch'] / per['gram']:.0f}×",
+                     f"{per['torch'] / per['weights']:.2f}×",
                      _bench.fmt_time(tp) if tp else f"— ({peg_bytes / 1e9:.1f} GB)",
                      _bench.fmt_time(per.get("gram pegr")),
                      f"{tp / per['gram pegr']:.0f}×" if tp and "gram pegr" in per else "—",
