@@ -123,7 +123,7 @@ def simulate_batch(cfgs, seeds=None, engine: str = "gram", rho: str = "summary",
             active &= status == RUNNING
             record(k)
             bar.update(nsteps)
-    return _dataset(cfgs, seeds, steps, out, gammas, rhos, status, stopped_at, rho, engine,
+    return _dataset(seeds, steps, out, gammas, rhos, status, stopped_at, rho, engine,
                     y)
 
 
@@ -141,8 +141,8 @@ def _stack(arrays, fill):
     return np.stack(arrays)
 
 
-def _dataset(cfgs, seeds, steps, out, gammas, rhos, status, stopped_at, rho, engine, y):
-    B, m, n = len(cfgs), gammas.shape[-1], rhos.shape[-1]
+def _dataset(seeds, steps, out, gammas, rhos, status, stopped_at, rho, engine, y):
+    m, n = gammas.shape[-1], rhos.shape[-1]
     rhos = rhos.transpose(1, 0, 2, 3, 4)
     bar_max, under_min, bar_mean = rho_summaries(rhos, y[:, None, :])
     gamma = gammas.transpose(1, 0, 2, 3)

@@ -118,15 +118,6 @@ def is_finite(x):
     return True
 
 
-def numpy_forward(H, y, q, a):
-    """Plain NumPy outputs and losses, for tests and small evaluations."""
-    f = np.zeros(H.shape[2])
-    outputs(H, float(q), float(a), f)
-    loss, d1, d2 = (np.zeros_like(f) for _ in range(3))
-    margin_terms(f, y.astype(np.float64), loss, d1, d2)
-    return f, loss, d1, d2
-
-
 @njit(cache=True)
 def patch_sqnorm_blocks(K, P):
     """P[i] = the 2×2 Gram matrix of example i's patches, read off the patch Gram matrix K."""

@@ -12,6 +12,7 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
+from .algorithms import ALGORITHMS
 from .data import STREAM_ALGO, Problem, rng_for, sample_problem
 from .engines import get_engine
 from .engines.common import CONVERGED, DIVERGED, METRICS, RUNNING, Params
@@ -36,6 +37,10 @@ def progress(total, quiet, unit="step"):
 def make_runner(cfg, engine, seed, problem=None):
     """The engine's Runner for one run: inputs from ``problem`` (or sampled), algorithm stream."""
     E = get_engine(engine)
+    if engine == "gram" and not ALGORITHMS[cfg.algorithm.name].in_span:
+        reject("algorithm.name", cfg.algorithm.name,
+               "an algorithm that keeps w − w0 in span{μ, ξ_i} on engine 'gram' "
+               "(this one leaves the span: use engine='weights', CLI --engine weights)")
     if problem is None:
         problem = sample_problem(cfg, seed)
     else:
