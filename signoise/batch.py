@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 
 from .engines import get_engine
-from .engines.common import DIVERGED, METRICS, RUNNING, draw_inputs
+from .engines.common import DIVERGED, METRICS, RUNNING, draw_inputs, single_threaded_blas
 from .rules import reject
 from .simulate import describe, make_runner, progress, rho_summaries, simulate, version_attrs
 
@@ -103,14 +103,14 @@ def simulate_batch(cfgs, seeds=None, engine: str = "gram", rho: str = "summary",
     jsign = np.array([1.0, -1.0])[None, :, None]
 
     def record(k):
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), single_threaded_blas():
             evaluate_batch(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, beta, bias, q, a,
                            use_bias, out[k])
         gammas[k] = jsign * beta[:, :, :, 0] * sq[:, None, None, 0]
         rhos[k] = beta[:, :, :, 1:] * sq[:, None, None, 1:]
 
     record(0)
-    with progress(train.steps, quiet) as bar:
+    with single_threaded_blas(), progress(train.steps, quiet) as bar:
         for k in range(1, len(steps)):
             nsteps = int(steps[k] - steps[k - 1])
             draws = [_draw(r_, int(steps[k - 1]), nsteps, n, m) for r_ in runners]

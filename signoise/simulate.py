@@ -6,6 +6,7 @@ compiled kernel from one recorded step to the next, and records γ, ρ and the m
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import numpy as np
@@ -15,7 +16,8 @@ from . import __version__
 from .algorithms import ALGORITHMS
 from .data import STREAM_ALGO, Problem, rng_for, sample_problem
 from .engines import get_engine
-from .engines.common import CONVERGED, DIVERGED, METRICS, RUNNING, Params
+from .engines.common import (CONVERGED, DIVERGED, METRICS, RUNNING, Params,
+                             single_threaded_blas)
 from .rules import reject
 
 
@@ -82,7 +84,8 @@ def simulate(cfg, engine: str = "gram", problem: Problem | None = None, seed: in
     steps, every = cfg.train.steps, cfg.train.record_every
     records = [_record(runner)]
     status = RUNNING
-    with progress(steps, quiet) as bar:
+    blas = single_threaded_blas() if engine == "gram" else contextlib.nullcontext()
+    with blas, progress(steps, quiet) as bar:
         while runner.t < steps and status == RUNNING:
             done, status = runner.advance(min(every - runner.t % every, steps - runner.t))
             bar.update(done)
