@@ -254,7 +254,7 @@ def population_test_error(problem: Problem, ds, cfg, points: int = 100_000,
         ``test_loss``, ``test_error`` (observed labels), ``test_error_clean`` (true labels) and
         ``test_error_se`` (standard error of ``test_error``).
     """
-    from .model import numpy_forward
+    from .model import outputs
 
     if cfg.model.bias:
         reject("model.bias", True, "False for population_test_error (biases are not recorded)")
@@ -287,7 +287,8 @@ def population_test_error(problem: Problem, ds, cfg, points: int = 100_000,
             H = np.empty((2, m, points, 2))
             H[..., 0] = (yt * sig).reshape(2, m)[:, :, None]
             H[..., 1] = Zn.reshape(2, m, points)
-            f, _, _, _ = numpy_forward(H, np.full(points, yt), q, a)
+            f = np.empty(points)
+            outputs(H, q, a, f)
             wrong, wrong_flip = (yt * f <= 0), (-yt * f <= 0)
             loss += 0.5 * (1 - p) * np.mean(np.logaddexp(0.0, -yt * f))
             if p > 0:
