@@ -43,7 +43,7 @@ def cmd_run(args):
 
 
 def cmd_sweep(args):
-    from .sweep import sweep
+    from .sweeps import sweep
 
     cfg = _config(args)
     client = None
