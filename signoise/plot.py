@@ -112,6 +112,16 @@ def _edges(values):
     return (np.exp(e) if log else e), log
 
 
+def _log_axis(ax, axis):
+    """Log scale with plain numbers at 1, 2, 5 × 10^k (readable over one or two decades)."""
+    from matplotlib import ticker
+
+    (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("log")
+    axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
 def plot_phase(da, x: str, y: str, ax=None, boundaries=(), title=None, cmap="viridis",
                vmin=None, vmax=None):
     """A phase diagram: ``da`` (a 2-D DataArray over dims ``x`` and ``y``, e.g. the mean test
@@ -136,10 +146,9 @@ def plot_phase(da, x: str, y: str, ax=None, boundaries=(), title=None, cmap="vir
         ax.legend(fontsize=8, loc="best")
     ax.set_xlim(xe[0], xe[-1])
     ax.set_ylim(ye[0], ye[-1])
-    if xlog:
-        ax.set_xscale("log")
-    if ylog:
-        ax.set_yscale("log")
+    for axis, log in ((ax.xaxis, xlog), (ax.yaxis, ylog)):
+        if log:
+            _log_axis(ax, axis)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     if title:

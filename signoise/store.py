@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import tomllib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,9 @@ def create(path, coords: dict, variables: dict, attrs: dict, block: int):
             encoding[name]["_FillValue"] = np.nan
     ds = xr.Dataset(data, coords={k: np.asarray(v) for k, v in coords.items()},
                     attrs={**attrs, "signoise_store_format": FORMAT, "block": block})
-    ds.to_zarr(tmp, mode="w-", encoding=encoding, zarr_format=3, consolidated=True)
+    with warnings.catch_warnings():  # consolidated metadata is not in the v3 spec (yet): fine,
+        warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata")  # it never changes
+        ds.to_zarr(tmp, mode="w-", encoding=encoding, zarr_format=3, consolidated=True)
     os.replace(tmp, path)
 
 
