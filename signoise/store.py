@@ -82,14 +82,14 @@ def _fill(dtype):
     return np.nan if kind == "f" else False if kind == "b" else 0
 
 
-def open_group(path, config_toml: str, rho: str):
+def open_group(path, config_toml: str, rho: str, engine: str = "gram"):
     """Open an existing store for writing after checking it holds this very sweep.
 
     Raises
     ------
     ConfigError
-        When the store was made by another config (the differing keys are named) or another
-        ``rho`` mode, or is not a signoise store.
+        When the store was made by another config (the differing keys are named), another
+        ``rho`` mode or engine, or is not a signoise store.
     """
     zarr = _zarr()
     try:
@@ -105,8 +105,9 @@ def open_group(path, config_toml: str, rho: str):
         raise ConfigError(f"{path} holds a sweep of another config (differing keys: "
                           f"{', '.join(diff) or '?'}); resume it with its own config or write "
                           "to a new store")
-    if attrs.get("rho") != rho:
-        raise ConfigError(f"{path} was made with rho = {attrs.get('rho')!r}, not {rho!r}")
+    for key, value in (("rho", rho), ("engine", engine)):
+        if attrs.get(key) != value:
+            raise ConfigError(f"{path} was made with {key} = {attrs.get(key)!r}, not {value!r}")
     return group
 
 

@@ -292,7 +292,7 @@ def sweep(cfg: RunConfig, store, workers: int | None = None, client=None, rho: s
         block = block or max(1, min(p.shape[-1], math.ceil(BLOCK_RUNS / len(p.seeds))))
         coords, variables = _schema(p, rho, engine)
         st.create(path, coords, variables, _attrs(config_toml, rho, engine), block)
-    group = st.open_group(path, config_toml, rho)
+    group = st.open_group(path, config_toml, rho, engine)
     block = int(group.attrs["block"])
     done = st.done_mask(group)
     layout = _layout(group)

@@ -164,6 +164,8 @@ def test_resume_computes_only_missing_and_rejects_other_config(tmp_path, monkeyp
         sn.sweep(cfg.updated({"data.d": 50}), path, workers=1)
     with pytest.raises(sn.ConfigError, match="rho = 'summary', not 'full'"):
         sn.sweep(cfg, path, workers=1, rho="full")
+    with pytest.raises(sn.ConfigError, match="engine = 'gram', not 'weights'"):
+        sn.sweep(cfg, path, workers=1, engine="weights")
 
 
 KILLED_SCRIPT = textwrap.dedent("""
