@@ -223,3 +223,18 @@ def test_cli_sweep_and_plot(tmp_path, capsys):
     assert main(["plot", "phase", str(out), "-x", "data.mu_norm", "-y", "data.lr",
                  "-o", str(fig), "--quiet"]) == 2
     assert "-x/-y 'data.lr'" in capsys.readouterr().err
+
+
+def test_cell_statistic_over_seeds():
+    values = np.arange(2 * 4 * 3, dtype=float).reshape(2, 4, 3)  # (axis, seed, step)
+    ds = xr.Dataset({"test_error": (("data.n", "seed", "step"), values)},
+                    coords={"data.n": [4, 6], "seed": np.arange(4), "step": [0, 10, 20]})
+    last = values[:, :, -1]
+    np.testing.assert_array_equal(sn.cell_statistic(ds).values, last.mean(1))
+    np.testing.assert_array_equal(sn.cell_statistic(ds, stat="spread").values, np.ptp(last, 1))
+    np.testing.assert_allclose(sn.cell_statistic(ds, stat="q0.5").values, np.median(last, 1))
+    assert sn.cell_statistic(ds, stat="std").attrs["stat"] == "std"
+    with pytest.raises(sn.ConfigError, match="stat = 'q2'"):
+        sn.cell_statistic(ds, stat="q2")
+    with pytest.raises(sn.ConfigError, match="value = 'nope'"):
+        sn.cell_statistic(ds, "nope")
