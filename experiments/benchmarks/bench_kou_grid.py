@@ -50,9 +50,12 @@ def main(argv=None):
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     workers = args.workers or len(os.sched_getaffinity(0))
-    print(f"kou grid {'(tiny) ' if args.tiny else ''}{cells} cells x {runs // cells} seeds, "
-          f"{workers} worker(s): total {elapsed:.1f} s, {cells / elapsed:.2f} cells/s, "
-          f"{runs / elapsed:.1f} runs/s")
+    print(f"Kou et al. grid as a sweep{' (tiny)' if args.tiny else ''}: sn.sweep, explicit "
+          "sampler, store writes included\n")
+    print("| cells | seeds | workers | total time | cells/s | runs/s |")
+    print("|---|---|---|---|---|---|")
+    print(f"| {cells} | {runs // cells} | {workers} | {elapsed:.1f} s | {cells / elapsed:.2f} "
+          f"| {runs / elapsed:.1f} |")
 
 
 if __name__ == "__main__":
