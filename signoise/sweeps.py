@@ -106,10 +106,9 @@ def _cell_config(base: RunConfig, changes: dict) -> RunConfig:
     name = changes.get("algorithm.name", d["algorithm"].get("name", "gd"))
     takes = ALGORITHMS[name].params if name in ALGORITHMS else {}
     if "algorithm.name" in changes:
-        d["algorithm"] = {k: v for k, v in d["algorithm"].items() if k == "name" or k in takes}
-    own = {k: v for k, v in changes.items()
-           if not (k.startswith("algorithm.") and k != "algorithm.name"
-                   and k.split(".", 1)[1] not in takes)}
+        d["algorithm"] = {"name": name, **{k: v for k, v in d["algorithm"].items() if k in takes}}
+    own = {k: v for k, v in changes.items() if k != "algorithm.name" and not (
+        k.startswith("algorithm.") and k.split(".", 1)[1] not in takes)}
     return RunConfig.from_dict(d).updated(own)
 
 

@@ -83,6 +83,11 @@ def test_algorithm_name_and_parameter_axes(tmp_path, monkeypatch):
     assert all(np.array_equal(gamma[0], g) for g in gamma[1:])  # the fake is GD by code
     with pytest.raises(sn.ConfigError, match="sweep.grid.algorithm.lam"):
         plan(sweep_cfg({"algorithm.name": ["gd"], "algorithm.lam": [0.0, 0.5]}))
+    # the base algorithm takes a parameter that a swept one does not
+    cfg = sweep_cfg({"algorithm.name": ["gd", "gd_with_lam"]}, seeds=1,
+                    algorithm__name="gd_with_lam", algorithm__lam=0.25)
+    assert [c.algorithm.to_dict() for c in plan(cfg).configs] == [
+        {"name": "gd"}, {"name": "gd_with_lam", "lam": 0.25}]
 
 
 def test_sweep_rejects_bad_arguments(tmp_path):
