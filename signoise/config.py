@@ -14,7 +14,8 @@ from typing import Any
 
 import tomli_w
 
-from .algorithms import ALGORITHMS
+from .algorithms import ALGORITHMS, check_against_config
+from .algorithms import validate as validate_algorithm
 from .rules import Bool, Choice, ConfigError, Int, Real, reject, unknown_key
 
 
@@ -128,23 +129,7 @@ class AlgorithmSpec:
     params: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        algo = ALGORITHMS.get(self.name) if isinstance(self.name, str) else None
-        if algo is None:
-            reject("algorithm.name", self.name, "one of " + ", ".join(map(repr, ALGORITHMS)))
-        params = {}
-        for key, value in self.params.items():
-            if key not in algo.params:
-                if not algo.params:
-                    raise ConfigError(f"unknown key 'algorithm.{key}': algorithm "
-                                      f"{self.name!r} takes no parameters")
-                unknown_key(f"algorithm.{key}", algo.params)
-            params[key] = algo.params[key].rule(f"algorithm.{key}", value)
-        for key, p in algo.params.items():
-            params.setdefault(key, p.default)
-        object.__setattr__(self, "params", params)
-        check = getattr(algo, "check", None)
-        if check is not None:
-            check(params)
+        object.__setattr__(self, "params", validate_algorithm(self.name, dict(self.params)))
 
     @classmethod
     def from_dict(cls, d: dict):
@@ -242,6 +227,7 @@ class RunConfig:
         for name, cls in _SECTIONS.items():
             if not isinstance(getattr(self, name), cls):
                 reject(name, getattr(self, name), f"a {cls.__name__}", TypeError)
+        check_against_config(self.algorithm.name, self.algorithm.params, self)
         for key in self.sweep.grid:
             _check_key(key)
         self.sweep.axes()  # validates every axis now, before any work
@@ -279,6 +265,11 @@ class RunConfig:
     def updated(self, changes: dict) -> "RunConfig":
         """A copy with dotted keys replaced, e.g. ``{"data.n": 40, "algorithm.lam": 0.1}``."""
         d = self.to_dict()
+        new_name = changes.get("algorithm.name", self.algorithm.name)
+        if new_name != self.algorithm.name and new_name in ALGORITHMS:
+            # parameters of the old algorithm that the new one does not take are dropped
+            d["algorithm"] = {k: v for k, v in d["algorithm"].items()
+                              if k == "name" or k in ALGORITHMS[new_name].params}
         for key, value in changes.items():
             _check_key(key)
             parts = key.split(".")

@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def act(z, q):
     """σ(z) = max(0, z)^q."""
     if z <= 0.0:
@@ -32,7 +32,7 @@ def act(z, q):
     return z ** q
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def dact(z, q):
     """σ'(z) = q max(0, z)^{q−1}, with σ'(0) = 0."""
     if z <= 0.0:
@@ -46,7 +46,7 @@ def dact(z, q):
     return q * z ** (q - 1.0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def d2act(z, q):
     """σ''(z) = q(q−1) max(0, z)^{q−2} (zero for q = 1 and z ≤ 0)."""
     if z <= 0.0 or q == 1.0:
@@ -58,7 +58,7 @@ def d2act(z, q):
     return q * (q - 1.0) * z ** (q - 2.0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def logistic(z):
     """ℓ(z), ℓ'(z), ℓ''(z) of ℓ(z) = log(1 + e^{−z}), accurate to full relative precision
     at any margin (no switch to a linear tail, so ℓ'' never drops to zero early)."""
@@ -125,3 +125,165 @@ def numpy_forward(H, y, q, a):
     loss, d1, d2 = (np.zeros_like(f) for _ in range(3))
     margin_terms(f, y.astype(np.float64), loss, d1, d2)
     return f, loss, d1, d2
+
+
+@njit(cache=True)
+def patch_sqnorm_blocks(K, P):
+    """P[i] = the 2×2 Gram matrix of example i's patches, read off the patch Gram matrix K."""
+    n = P.shape[0]
+    for i in range(n):
+        for p in range(2):
+            for s in range(2):
+                P[i, p, s] = K[2 * i + p, 2 * i + s]
+
+
+@njit(cache=True)
+def delta_preacts(Q, K, dH):
+    """Pre-activation change along the direction Σ Q x: dH[j,r,s] = Σ_t Q[j,r,t] K[t,s].
+
+    K is the patch Gram matrix (index 2i+p, plus 1 everywhere when the model has a bias), so
+    ``dH = H(W + Σ Q x) − H(W)`` exactly, in either engine, at O(m n²).
+    """
+    two, m, n, P = Q.shape
+    assign(dH, np.dot(Q.reshape(two * m, n * P), K))
+
+
+@njit(cache=True)
+def example_sq(H, P, i, q, a):
+    """T_i = ‖∇_W (y_i f(x_i))‖² = a² Σ_{j,r} Σ_{p,p'} σ'(H_p) σ'(H_p') P_i[p,p']."""
+    _, m, _, _ = H.shape
+    T = 0.0
+    for j in range(2):
+        for r in range(m):
+            s0 = dact(H[j, r, i, 0], q)
+            s1 = dact(H[j, r, i, 1], q)
+            T += s0 * s0 * P[i, 0, 0] + 2.0 * s0 * s1 * P[i, 0, 1] + s1 * s1 * P[i, 1, 1]
+    return a * a * T
+
+
+@njit(cache=True)
+def pegr_coef(H, y, d1, d2, omega, P, q, a, scale, Q):
+    """Q += scale · patch coefficients of ∇ Σ_i ω_i ‖∇ℓ_i‖² (closed form, SPEC §4).
+
+    ‖∇ℓ_i‖² = ℓ'_i² T_i, and its gradient has patch coefficients
+    2 ℓ'_i ℓ''_i T_i y_i c_j σ'(H_p) + 2 ℓ'_i² c_j² σ''(H_p) Σ_{p'} σ'(H_p') P_i[p,p'].
+    """
+    _, m, n, _ = H.shape
+    for i in range(n):
+        c1 = 2.0 * d1[i] * d2[i] * example_sq(H, P, i, q, a) * y[i]
+        c2 = 2.0 * d1[i] * d1[i] * a * a
+        w = scale * omega[i]
+        for j in range(2):
+            cj = a if j == 0 else -a
+            for r in range(m):
+                s0 = dact(H[j, r, i, 0], q)
+                s1 = dact(H[j, r, i, 1], q)
+                Ps0 = P[i, 0, 0] * s0 + P[i, 0, 1] * s1
+                Ps1 = P[i, 1, 0] * s0 + P[i, 1, 1] * s1
+                Q[j, r, i, 0] += w * (c1 * cj * s0 + c2 * d2act(H[j, r, i, 0], q) * Ps0)
+                Q[j, r, i, 1] += w * (c1 * cj * s1 + c2 * d2act(H[j, r, i, 1], q) * Ps1)
+
+
+@njit(cache=True)
+def hvp_coef(H, dH, y, d1, d2, omega, q, a, scale, Q):
+    """Q += scale · patch coefficients of ∇²(Σ_i ω_i ℓ_i) v, where dH = the pre-activation
+    change along v: the derivative of :func:`gd_coef` along v, in closed form.
+
+    d/dt Q[j,r,i,p] = ω_i y_i c_j (ℓ''_i y_i df_i σ'(H) + ℓ'_i σ''(H) dH),
+    df_i = Σ_{j,r,p} c_j σ'(H) dH.
+    """
+    _, m, n, P = H.shape
+    for i in range(n):
+        df = 0.0
+        for j in range(2):
+            cj = a if j == 0 else -a
+            for r in range(m):
+                for p in range(P):
+                    df += cj * dact(H[j, r, i, p], q) * dH[j, r, i, p]
+        for j in range(2):
+            cj = a if j == 0 else -a
+            u = scale * omega[i] * y[i] * cj
+            for r in range(m):
+                for p in range(P):
+                    h = H[j, r, i, p]
+                    Q[j, r, i, p] += u * (d2[i] * y[i] * df * dact(h, q) + d1[i] * d2act(h, q) * dH[j, r, i, p])
+
+
+@njit(cache=True)
+def diagnostics(H, y, K, P, xmu, mu2, q, a, out):
+    """Pattern-learning diagnostics of L_S at H (SPEC §5), written to ``out``:
+
+    0 ‖g‖², 1 (1/n)Σ‖g_i‖², 2 (1/n)Σ‖g_i − g‖² = [1] − [0], 3 its signal part (components of
+    g_i − g along μ), 4 its noise part (the rest), 5 Tr ∇²L_S. ``xmu[2i+p] = ⟨x_i^(p), μ⟩``.
+    """
+    _, m, n, _ = H.shape
+    f = np.empty(n)
+    loss = np.empty(n)
+    d1 = np.empty(n)
+    d2 = np.empty(n)
+    outputs(H, q, a, f)
+    margin_terms(f, y, loss, d1, d2)
+    Q = np.empty(H.shape)
+    gd_coef(H, y, d1, np.full(n, 1.0 / n), q, a, Q)
+    dH = np.empty(H.shape)
+    delta_preacts(Q, K, dH)
+    g2 = fdot(Q, dH)
+    gi2 = 0.0
+    trace = 0.0
+    for i in range(n):
+        T = example_sq(H, P, i, q, a)
+        gi2 += d1[i] * d1[i] * T / n
+        curv = 0.0
+        for j in range(2):
+            cj = a if j == 0 else -a
+            for r in range(m):
+                for p in range(2):
+                    curv += cj * d2act(H[j, r, i, p], q) * P[i, p, p]
+        trace += (d2[i] * T + d1[i] * y[i] * curv) / n
+    signal = 0.0
+    if mu2 > 0.0:
+        # per filter: a_i = ⟨g_i, μ⟩/‖μ‖ with g_i = n Σ_p Q[.,.,i,p] x_i^(p); variance over i
+        for j in range(2):
+            for r in range(m):
+                mean = 0.0
+                sq = 0.0
+                for i in range(n):
+                    ai = n * (Q[j, r, i, 0] * xmu[2 * i] + Q[j, r, i, 1] * xmu[2 * i + 1])
+                    mean += ai / n
+                    sq += ai * ai / n
+                signal += (sq - mean * mean) / mu2
+    out[0] = g2
+    out[1] = gi2
+    out[2] = gi2 - g2
+    out[3] = signal
+    out[4] = gi2 - g2 - signal
+    out[5] = trace
+
+
+# Flat loops instead of NumPy array expressions: Numba compiles those slowly on 4-D arrays
+# (tens of seconds each), and the kernels below would pay it at every fresh install.
+
+@njit(cache=True)
+def fdot(x, z):
+    """Σ x·z over all entries."""
+    a, b = x.ravel(), z.ravel()
+    s = 0.0
+    for k in range(a.size):
+        s += a[k] * b[k]
+    return s
+
+
+@njit(cache=True)
+def lincomb(out, alpha, x, beta, z):
+    """out = α x + β z, entrywise (``out`` may be ``x`` or ``z``)."""
+    o, a, b = out.ravel(), x.ravel(), z.ravel()
+    for k in range(o.size):
+        o[k] = alpha * a[k] + beta * b[k]
+
+
+@njit(cache=True)
+def assign(out, x):
+    """out = x, entrywise, whatever the shapes (equal sizes)."""
+    o, a = out.ravel(), x.ravel()
+    for k in range(o.size):
+        o[k] = a[k]

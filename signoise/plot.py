@@ -56,6 +56,23 @@ def plot_errors(ds, ax=None):
     return ax
 
 
+def plot_pattern_variance(ds, ax=None):
+    """The pattern-learning variance (1/n)Σ‖∇ℓ_i − ∇L_S‖², its signal part (along μ) and noise
+    part (orthogonal to μ), with ‖∇L_S‖² for scale (log axis; SPEC §5)."""
+    ax = _axes(ax, 1)
+    for name, label, style in (("grad_var", "variance (total)", "k-"),
+                               ("grad_var_signal", "signal part", "C0-"),
+                               ("grad_var_noise", "noise part", "C3-"),
+                               ("grad_sq", "‖∇L_S‖²", "0.5")):
+        ax.plot(ds["step"], ds[name], style if style[0] != "0" else "--", label=label,
+                **({"color": style} if style[0] == "0" else {}))
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration t")
+    ax.set_title("pattern-learning variance")
+    ax.legend(fontsize=8)
+    return ax
+
+
 def plot_dynamics(ds, axes=None, title=None):
     """Coefficients, losses and errors side by side (three Axes); returns them."""
     axes = _axes(axes, 3)

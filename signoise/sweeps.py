@@ -140,7 +140,7 @@ def run_block(cell_tomls: list, seeds, layout: dict, rho: str = "summary", engin
         Name -> array of shape (cells, seeds, ...) padded with NaN where a cell has fewer
         steps, filters or examples than the store.
     """
-    from .simulate import simulate_batch
+    from .batch import simulate_batch
 
     cfgs = [RunConfig.from_dict(tomllib.loads(t)) for t in cell_tomls]
     seeds = np.asarray(seeds, dtype=np.int64)
@@ -323,7 +323,7 @@ def _progress(total, quiet):
 
 def _schema(p: Plan, rho: str, engine: str):
     """Coordinates and variables of the store, from one short probe run of the first cell."""
-    from .simulate import simulate_batch
+    from .batch import simulate_batch
 
     first = p.configs[0]
     probe = simulate_batch([first.updated({"train.steps": 1, "train.record_every": 1,

@@ -40,21 +40,30 @@ def train_loss(W, b, prob, q, a):
     return sum(loss_fn(prob.y[i] * network(W, b, patches(prob, i), q, a)) for i in range(n)) / n
 
 
-def gd_step(W, b, prob, q, a, lr, use_bias=False):
-    """One GD step on L_S written out per neuron (SPEC §2's per-neuron gradient)."""
+def grad(W, b, prob, q, a, omega=None, y=None):
+    """∇ of Σ_i ω_i ℓ(y_i f(x_i)) w.r.t. (W, b), per neuron (SPEC §2); ω = 1/n, y observed
+    by default."""
     n = prob.xi.shape[0]
+    omega = np.full(n, 1.0 / n) if omega is None else omega
+    y = prob.y if y is None else y
     gW = np.zeros_like(W)
     gb = np.zeros_like(b)
     for i in range(n):
         xs = patches(prob, i)
-        margin = prob.y[i] * network(W, b, xs, q, a)
+        margin = y[i] * network(W, b, xs, q, a)
         lprime = -1.0 / (1.0 + math.exp(margin))
         for j, sign in ((0, 1.0), (1, -1.0)):
             for r in range(W.shape[1]):
                 for x in xs:
                     s = dact(float(np.dot(W[j, r], x)) + b[j, r], q)
-                    gW[j, r] += lprime * prob.y[i] * sign * a * s * x / n
-                    gb[j, r] += lprime * prob.y[i] * sign * a * s / n
+                    gW[j, r] += omega[i] * lprime * y[i] * sign * a * s * x
+                    gb[j, r] += omega[i] * lprime * y[i] * sign * a * s
+    return gW, gb
+
+
+def gd_step(W, b, prob, q, a, lr, use_bias=False):
+    """One GD step on L_S."""
+    gW, gb = grad(W, b, prob, q, a)
     return W - lr * gW, (b - lr * gb) if use_bias else b
 
 
@@ -75,3 +84,22 @@ def decompose(W, prob):
     gamma = np.array([1.0, -1.0])[:, None] * coef[:, :, 0] * float(prob.mu @ prob.mu)
     rho = coef[:, :, 1:] * np.einsum("nd,nd->n", prob.xi, prob.xi)
     return gamma, rho
+
+
+def example_grads(W, b, prob, q, a):
+    """[(∇_W ℓ_i, ∇_b ℓ_i) for each i]."""
+    n = prob.xi.shape[0]
+    return [grad(W, b, prob, q, a, omega=np.eye(n)[i]) for i in range(n)]
+
+
+def gr_objective(W, b, prob, q, a, lam, use_bias):
+    """L_S + (λ/2)‖∇L_S‖² (Barrett & Dherin 2021)."""
+    gW, gb = grad(W, b, prob, q, a)
+    return train_loss(W, b, prob, q, a) + 0.5 * lam * (np.sum(gW ** 2) + use_bias * np.sum(gb ** 2))
+
+
+def pegr_objective(W, b, prob, q, a, lam, use_bias):
+    """L_S + (λ/2)(1/n) Σ_i ‖∇ℓ_i‖² (Meng, Cao, Zou 2023)."""
+    gs = example_grads(W, b, prob, q, a)
+    pen = np.mean([np.sum(gW ** 2) + use_bias * np.sum(gb ** 2) for gW, gb in gs])
+    return train_loss(W, b, prob, q, a) + 0.5 * lam * pen

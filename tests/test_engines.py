@@ -68,16 +68,14 @@ def test_gd_step_is_minus_lr_times_finite_difference_gradient(q, bias):
     prob = sn.sample_problem(cfg)
     prob.b0 = 0.1 * np.arange(4.0).reshape(2, 2)
     for E in (weights, gram):
-        inp = E.prepare(prob)
-        state = E.init_state(inp)
-        params = Params.from_config(cfg)
-        E.step_fn(inp, params)(state, 1)
+        runner = E.Runner(E.prepare(prob), Params.from_config(cfg), None)
+        runner.advance(1)
         if E is weights:
-            W1, b1 = state
+            W1, b1 = runner.state
         else:  # map β back to weights: W = W0 + β V
             V = np.vstack([prob.mu, prob.xi])
-            W1 = prob.w0 + np.einsum("jra,ad->jrd", state[0], V)
-            b1 = state[1]
+            W1 = prob.w0 + np.einsum("jra,ad->jrd", runner.state[0], V)
+            b1 = runner.state[1]
         flat = np.concatenate([prob.w0.ravel(), prob.b0.ravel()])
         h = 1e-6
         grad = np.zeros_like(flat)

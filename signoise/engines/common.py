@@ -1,19 +1,22 @@
-"""What every engine shares: run parameters, status codes, and the recorded metrics."""
+"""What every engine shares: run parameters, status codes, per-step random inputs, and the
+recorded metrics (computed by one compiled function for both engines)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
-from ..algorithms import encode
-from ..model import numpy_forward
+from .. import algorithms as A
+from ..model import diagnostics, margin_terms, outputs, patch_sqnorm_blocks
 
 RUNNING, DIVERGED, CONVERGED = 0, 1, 2
 
 #: Scalar metrics recorded at every recorded step (SPEC §5), in this order.
 METRICS = ("train_loss", "train_error", "test_loss", "test_error", "test_error_clean",
-           "margin_min", "margin_max")
+           "margin_min", "margin_max", "grad_sq", "example_grad_sq", "grad_var",
+           "grad_var_signal", "grad_var_noise", "hessian_trace")
 
 
 @dataclass(frozen=True)
@@ -27,26 +30,97 @@ class Params:
     code: int
     theta: np.ndarray
     loss_threshold: float
+    algorithm: str
 
     @classmethod
     def from_config(cls, cfg):
-        code, theta = encode(cfg.algorithm.name, cfg.algorithm.params)
+        code, theta = A.encode(cfg.algorithm.name, cfg.algorithm.params)
         return cls(q=float(cfg.model.q), a=float(cfg.model.scale), use_bias=bool(cfg.model.bias),
                    lr=float(cfg.train.lr), code=code, theta=theta,
-                   loss_threshold=float(cfg.train.loss_threshold or 0.0))
+                   loss_threshold=float(cfg.train.loss_threshold or 0.0),
+                   algorithm=cfg.algorithm.name)
 
 
-def metrics_from_preacts(H, y, Ht, y_t, y_true_t, params) -> dict:
-    """Train/test loss and 0-1 error (y f ≤ 0 counts as an error), and train margins."""
-    f, loss, _, _ = numpy_forward(H, y, params.q, params.a)
-    ft, loss_t, _, _ = numpy_forward(Ht, y_t, params.q, params.a)
-    margins = y * f
-    return {
-        "train_loss": loss.mean(),
-        "train_error": np.mean(margins <= 0),
-        "test_loss": loss_t.mean(),
-        "test_error": np.mean(y_t * ft <= 0),
-        "test_error_clean": np.mean(y_true_t * ft <= 0),
-        "margin_min": margins.min(),
-        "margin_max": margins.max(),
-    }
+def needs_eval_noise(code) -> bool:
+    return code in (A.NOISY_EVAL, A.ANTI_PGD)
+
+
+def draw_inputs(params: Params, rng: np.random.Generator, t0: int, k: int, n: int, m: int,
+                width: int):
+    """Random inputs of steps t0 .. t0+k−1, drawn outside the kernels (DESIGN.md principle 4).
+
+    Returns ``(omega_t (k|0, n), ysign_t (k|0, n), eps_t (k|0, 2, m, width))``: per-step example
+    weights (sgd, msgd), label signs (label_noise_gd), and Gaussian weight noise already
+    scaled (noisy_eval, anti_pgd: s; pgd: s; grad_noise: −η s). Draws fill arrays in step order,
+    so the numbers do not depend on how the steps are split into chunks.
+    """
+    code, theta = params.code, params.theta
+    omega = np.empty((0, n))
+    ysign = np.empty((0, n))
+    eps = np.empty((0, 2, m, width))
+    if code == A.SGD:
+        b = int(theta[0])
+        chosen = np.argsort(rng.random((k, n)), axis=1)[:, :b]
+        omega = np.zeros((k, n))
+        np.put_along_axis(omega, chosen, 1.0 / b, axis=1)
+    elif code == A.MSGD:
+        kind, keep, s = theta[0], theta[1], theta[2]
+        if kind == 0.0:
+            mask = (rng.random((k, n)) < keep) / keep
+        else:
+            e = rng.standard_normal((k, n))
+            if kind == 2.0:
+                e = e - e.mean(axis=1, keepdims=True)
+            mask = 1.0 + s * e
+        omega = mask / n
+    elif code == A.LABEL_NOISE_GD:
+        ysign = np.where(rng.random((k, n)) < theta[0], -1.0, 1.0)
+    elif code in (A.NOISY_EVAL, A.ANTI_PGD, A.PGD, A.GRAD_NOISE):
+        scale = -params.lr * theta[0] if code == A.GRAD_NOISE else theta[0]
+        eps = scale * rng.standard_normal((k, 2, m, width))
+        if code == A.NOISY_EVAL and theta[1]:   # layerwise: block (t mod 2) only
+            steps = t0 + np.arange(k)
+            eps[np.arange(k), 1 - steps % 2] = 0.0
+    return omega, ysign, eps
+
+
+@njit(cache=True)
+def metrics(H, y, Ht, y_t, y_true_t, K, xmu, mu2, q, a, out):
+    """Fill ``out`` with :data:`METRICS` (a 0-1 error counts y·f ≤ 0 as wrong)."""
+    n = y.shape[0]
+    nt = y_t.shape[0]
+    f = np.empty(n)
+    loss = np.empty(n)
+    d1 = np.empty(n)
+    d2 = np.empty(n)
+    outputs(H, q, a, f)
+    margin_terms(f, y, loss, d1, d2)
+    out[0] = loss.sum() / n
+    err = 0.0
+    mmin = np.inf
+    mmax = -np.inf
+    for i in range(n):
+        mg = y[i] * f[i]
+        err += 1.0 if mg <= 0.0 else 0.0
+        mmin = min(mmin, mg)
+        mmax = max(mmax, mg)
+    out[1] = err / n
+    ft = np.empty(nt)
+    lt = np.empty(nt)
+    e1 = np.empty(nt)
+    e2 = np.empty(nt)
+    outputs(Ht, q, a, ft)
+    margin_terms(ft, y_t, lt, e1, e2)
+    out[2] = lt.sum() / nt
+    noisy = 0.0
+    clean = 0.0
+    for k in range(nt):
+        noisy += 1.0 if y_t[k] * ft[k] <= 0.0 else 0.0
+        clean += 1.0 if y_true_t[k] * ft[k] <= 0.0 else 0.0
+    out[3] = noisy / nt
+    out[4] = clean / nt
+    out[5] = mmin
+    out[6] = mmax
+    P = np.empty((n, 2, 2))
+    patch_sqnorm_blocks(K, P)
+    diagnostics(H, y, K, P, xmu, mu2, q, a, out[7:])

@@ -4,7 +4,8 @@ Basis v_0 = μ, v_i = ξ_i. The state is β (2, m, n+1) with w_{j,r} = w0_{j,r} 
 so γ_{j,r} = j β_{j,r,0} ‖μ‖² and ρ_{j,r,i} = β_{j,r,i} ‖ξ_i‖². Every inner product the network
 needs is ⟨w_{j,r}, v_b⟩ = Z0_{j,r,b} + Σ_a β_{j,r,a} G_{ab} with G the Gram matrix of the basis:
 no d-dimensional vector after set-up, and no inverse (so ‖μ‖ = 0 and non-orthogonal
-isotropic noise need no special case).
+isotropic noise need no special case). Weight noise ζ ~ N(0, s² I) enters only through
+⟨ζ, v_a⟩ ~ N(0, s² G), drawn as s·F ε with F Fᵀ = G: exact in distribution.
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from ..model import gd_coef, is_finite, margin_terms, outputs
-from .common import RUNNING, DIVERGED, CONVERGED, metrics_from_preacts
+from ..algorithms import ALGORITHMS
+from ..model import is_finite, lincomb
+from ..rules import reject
+from ..steps import step_coef
+from .common import (CONVERGED, DIVERGED, METRICS, RUNNING, draw_inputs, metrics,
+                     needs_eval_noise)
 
 
 @dataclass
@@ -41,12 +46,12 @@ class GramInputs:
 def prepare(problem) -> GramInputs:
     """Inner products of an explicit :class:`~signoise.data.Problem` (the only O(d) work)."""
     V = np.vstack([problem.mu[None, :], problem.xi])
-    m = problem.w0.shape[1]
+    W0 = problem.w0.reshape(2 * problem.m, -1)
     return GramInputs(
-        G=V @ V.T, Z0=np.ascontiguousarray((problem.w0.reshape(2 * m, -1) @ V.T).reshape(2, m, -1)),
+        G=V @ V.T, Z0=np.ascontiguousarray((W0 @ V.T).reshape(2, problem.m, -1)),
         b0=problem.b0.copy(), y=problem.y, y_true=problem.y_true,
         Gt=np.ascontiguousarray(V @ problem.xi_test.T),
-        Z0t=np.ascontiguousarray((problem.w0.reshape(2 * m, -1) @ problem.xi_test.T).reshape(2, m, -1)),
+        Z0t=np.ascontiguousarray((W0 @ problem.xi_test.T).reshape(2, problem.m, -1)),
         y_t=problem.y_test, y_true_t=problem.y_true_test)
 
 
@@ -55,12 +60,17 @@ def init_state(inp: GramInputs):
     return np.zeros_like(inp.Z0), inp.b0.copy()
 
 
+def noise_factor(G):
+    """F with F Fᵀ = G (symmetric square root; G may be singular, e.g. ‖μ‖ = 0)."""
+    lam, U = np.linalg.eigh(G)
+    return np.ascontiguousarray(U * np.sqrt(np.clip(lam, 0.0, None)))
+
+
 @njit(cache=True)
 def preacts(G, Z0, beta, bias, y_true, Z, H):
     """Z = Z0 + β G (inner products with the basis), then H[j,r,i,p] (model.py layout)."""
     two, m, k = Z0.shape
-    Z2 = Z.reshape(two * m, k)
-    Z2[:, :] = Z0.reshape(two * m, k) + np.dot(beta.reshape(two * m, k), G)
+    lincomb(Z, 1.0, Z0, 1.0, np.dot(beta.reshape(two * m, k), G))
     for j in range(2):
         for r in range(m):
             b = bias[j, r]
@@ -68,6 +78,19 @@ def preacts(G, Z0, beta, bias, y_true, Z, H):
             for i in range(k - 1):
                 H[j, r, i, 0] = y_true[i] * s + b
                 H[j, r, i, 1] = Z[j, r, i + 1] + b
+
+
+@njit(cache=True)
+def patch_gram(G, y_true, use_bias, K):
+    """K[2i+p, 2k+p'] = ⟨x_i^(p), x_k^(p')⟩ (+1 with a bias) from G: x^(0) = ỹμ, x^(1) = ξ."""
+    n = y_true.shape[0]
+    extra = 1.0 if use_bias else 0.0
+    for i in range(n):
+        for k in range(n):
+            K[2 * i, 2 * k] = y_true[i] * y_true[k] * G[0, 0] + extra
+            K[2 * i, 2 * k + 1] = y_true[i] * G[0, k + 1] + extra
+            K[2 * i + 1, 2 * k] = y_true[k] * G[i + 1, 0] + extra
+            K[2 * i + 1, 2 * k + 1] = G[i + 1, k + 1] + extra
 
 
 @njit(cache=True)
@@ -88,69 +111,149 @@ def apply_coef(Q, y_true, scale, use_bias, beta, bias):
 
 
 @njit(cache=True)
-def advance(G, Z0, y, y_true, beta, bias, q, a, use_bias, lr, code, theta,
-            nsteps, loss_threshold):
+def noise_preacts(eps, F, y_true, use_bias, dHn):
+    """⟨ζ_{j,r}, x_i^(p)⟩ (+ the bias noise) from standard-normal-times-s ``eps`` (2, m, n+2)."""
+    two, m, width = eps.shape
+    k = width - 1
+    u = np.dot(eps[:, :, :k].copy().reshape(two * m, k), F.T)
+    for j in range(2):
+        for r in range(m):
+            b = eps[j, r, k] if use_bias else 0.0
+            for i in range(k - 1):
+                dHn[j, r, i, 0] = y_true[i] * u[j * m + r, 0] + b
+                dHn[j, r, i, 1] = u[j * m + r, i + 1] + b
+
+
+@njit(cache=True)
+def advance(G, Z0, y, y_true, beta, bias, q, a, use_bias, lr, code, theta, nsteps,
+            loss_threshold, omega_t, ysign_t, eps_t, F):
     """Run up to ``nsteps`` steps in place. Returns (steps done, status).
 
-    Stops early, before stepping, when the training loss is non-finite (DIVERGED) or below
-    ``loss_threshold`` (CONVERGED; pass 0 to never stop). A step that makes β non-finite
-    also ends the run as DIVERGED.
+    Stops, before stepping, when the training loss is non-finite (DIVERGED) or below
+    ``loss_threshold`` (CONVERGED; pass 0 to never stop). A step that makes β non-finite also
+    ends the run as DIVERGED. Random inputs come per step from ``omega_t``, ``ysign_t``,
+    ``eps_t`` (empty when the algorithm has none; see common.draw_inputs).
     """
     two, m, k = Z0.shape
     n = k - 1
     Z = np.empty_like(Z0)
-    H = np.empty((2, m, n, 2))
-    Q = np.empty((2, m, n, 2))
-    f = np.empty(n)
-    loss = np.empty(n)
-    d1 = np.empty(n)
-    d2 = np.empty(n)
-    omega = np.full(n, 1.0 / n)
+    shape = (2, m, n, 2)
+    H, dHn, Hs = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    dH, Q, Qs = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    f, loss, d1, d2 = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    ys, omega = np.empty(n), np.empty(n)
+    K = np.empty((2 * n, 2 * n))
+    patch_gram(G, y_true, use_bias, K)
+    P = np.empty((n, 2, 2))
+    for i in range(n):
+        for p in range(2):
+            for s in range(2):
+                P[i, p, s] = K[2 * i + p, 2 * i + s]
+    none = np.empty(0)
     for t in range(nsteps):
         preacts(G, Z0, beta, bias, y_true, Z, H)
-        outputs(H, q, a, f)
-        margin_terms(f, y, loss, d1, d2)
-        L = loss.sum() / n
+        if eps_t.shape[0]:
+            noise_preacts(eps_t[t], F, y_true, use_bias, dHn)
+        L = step_coef(code, theta, H, dHn, K, P, y,
+                      ysign_t[t] if ysign_t.shape[0] else none,
+                      omega_t[t] if omega_t.shape[0] else none,
+                      q, a, f, loss, d1, d2, ys, omega, Hs, dH, Q, Qs)
         if not np.isfinite(L):
             return t, DIVERGED
         if L < loss_threshold:
             return t, CONVERGED
-        gd_coef(H, y, d1, omega, q, a, Q)
         apply_coef(Q, y_true, -lr, use_bias, beta, bias)
         if not (is_finite(beta) and is_finite(bias)):
             return t + 1, DIVERGED
     return nsteps, RUNNING
 
 
-def step_fn(inp: GramInputs, params):
-    """A closure ``(state, nsteps) -> (done, status)`` over this run's inputs."""
-    def run(state, nsteps):
-        beta, bias = state
-        return advance(inp.G, inp.Z0, inp.y, inp.y_true, beta, bias, params.q, params.a,
-                       params.use_bias, params.lr, params.code, params.theta, nsteps,
-                       params.loss_threshold)
-    return run
-
-
-def evaluate(inp: GramInputs, state, params) -> dict:
-    """Losses, errors and margins of the current state (train and test)."""
-    beta, bias = state
-    two, m, k = inp.Z0.shape
+@njit(cache=True)
+def evaluate_kernel(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, beta, bias, q, a, use_bias, out):
+    """:data:`~signoise.engines.common.METRICS` of the state (β, bias), train and test."""
+    two, m, k = Z0.shape
     n = k - 1
-    Z = np.empty_like(inp.Z0)
+    nt = y_t.shape[0]
+    Z = np.empty_like(Z0)
     H = np.empty((2, m, n, 2))
-    preacts(inp.G, inp.Z0, beta, bias, inp.y_true, Z, H)
-    # test: ⟨w, ỹμ⟩ from Z[:, :, 0]; ⟨w, ξ_test⟩ = Z0t + β Gt
-    Zt = inp.Z0t + (beta.reshape(2 * m, k) @ inp.Gt).reshape(2, m, -1)
-    Ht = np.empty((2, m, Zt.shape[2], 2))
-    Ht[..., 0] = inp.y_true_t[None, None, :] * Z[:, :, :1] + bias[:, :, None]
-    Ht[..., 1] = Zt + bias[:, :, None]
-    return metrics_from_preacts(H, inp.y, Ht, inp.y_t, inp.y_true_t, params)
+    preacts(G, Z0, beta, bias, y_true, Z, H)
+    Zt = np.dot(beta.reshape(two * m, k), Gt)
+    lincomb(Zt, 1.0, Zt, 1.0, Z0t)
+    Ht = np.empty((2, m, nt, 2))
+    for j in range(2):
+        for r in range(m):
+            for s in range(nt):
+                Ht[j, r, s, 0] = y_true_t[s] * Z[j, r, 0] + bias[j, r]
+                Ht[j, r, s, 1] = Zt[j * m + r, s] + bias[j, r]
+    K = np.empty((2 * n, 2 * n))
+    patch_gram(G, y_true, use_bias, K)
+    xmu = np.empty(2 * n)
+    for i in range(n):
+        xmu[2 * i] = y_true[i] * G[0, 0]
+        xmu[2 * i + 1] = G[i + 1, 0]
+    metrics(H, y, Ht, y_t, y_true_t, K, xmu, G[0, 0], q, a, out)
 
 
-def coefficients(inp: GramInputs, state):
-    """(γ (2, m), ρ (2, m, n), out-of-span residual norm (2, m)) of the state."""
-    beta, _ = state
-    sq = inp.sq_norms
-    j = np.array([1.0, -1.0])[:, None]
-    return j * beta[:, :, 0] * sq[0], beta[:, :, 1:] * sq[None, None, 1:], np.zeros(beta.shape[:2])
+class Runner:
+    """One run on this engine: its inputs, state, parameters and random stream."""
+
+    def __init__(self, inp: GramInputs, params, rng):
+        if params.code not in _GRAM_CODES:
+            reject("algorithm.name", params.algorithm,
+                   "an algorithm that keeps w − w0 in span{μ, ξ_i} on engine 'gram'; "
+                   "use engine='weights' for it")
+        self.inp, self.params, self.rng = inp, params, rng
+        self.state = init_state(inp)
+        self.F = noise_factor(inp.G) if needs_eval_noise(params.code) else np.empty((0, 0))
+        self.t = 0
+
+    def advance(self, nsteps):
+        inp, p = self.inp, self.params
+        n, m = inp.y.shape[0], inp.Z0.shape[1]
+        omega, ysign, eps = draw_inputs(p, self.rng, self.t, nsteps, n, m, n + 2)
+        done, status = advance(inp.G, inp.Z0, inp.y, inp.y_true, *self.state, p.q, p.a,
+                               p.use_bias, p.lr, p.code, p.theta, nsteps, p.loss_threshold,
+                               omega, ysign, eps, self.F)
+        self.t += done
+        return done, status
+
+    def evaluate(self):
+        inp, p = self.inp, self.params
+        out = np.empty(len(METRICS))
+        evaluate_kernel(inp.G, inp.Z0, inp.y, inp.y_true, inp.Gt, inp.Z0t, inp.y_t,
+                        inp.y_true_t, *self.state, p.q, p.a, p.use_bias, out)
+        return out
+
+    def coefficients(self):
+        """(γ (2, m), ρ (2, m, n), out-of-span residual norm (2, m) = 0)."""
+        beta, _ = self.state
+        sq = self.inp.sq_norms
+        j = np.array([1.0, -1.0])[:, None]
+        return j * beta[:, :, 0] * sq[0], beta[:, :, 1:] * sq[None, None, 1:], np.zeros(beta.shape[:2])
+
+
+_GRAM_CODES = {a.code for a in ALGORITHMS.values() if a.in_span}
+
+
+@njit(cache=True, parallel=True)
+def advance_batch(G, Z0, y, y_true, beta, bias, q, a, use_bias, lr, code, theta, nsteps,
+                  loss_threshold, omega_t, ysign_t, eps_t, F, active, done, status):
+    """:func:`advance` for a batch of runs (leading axis), in parallel over runs only.
+
+    Runs with ``active[b] == False`` are skipped. Each run's arithmetic is exactly that of a
+    single :func:`advance` call, so results do not depend on the thread count.
+    """
+    for b in prange(G.shape[0]):
+        if active[b]:
+            done[b], status[b] = advance(
+                G[b], Z0[b], y[b], y_true[b], beta[b], bias[b], q[b], a[b], use_bias[b], lr[b],
+                code[b], theta[b], nsteps, loss_threshold[b], omega_t[b], ysign_t[b], eps_t[b],
+                F[b])
+
+
+@njit(cache=True, parallel=True)
+def evaluate_batch(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, beta, bias, q, a, use_bias, out):
+    """:func:`evaluate_kernel` for a batch of runs, in parallel over runs."""
+    for b in prange(G.shape[0]):
+        evaluate_kernel(G[b], Z0[b], y[b], y_true[b], Gt[b], Z0t[b], y_t[b], y_true_t[b],
+                        beta[b], bias[b], q[b], a[b], use_bias[b], out[b])

@@ -1,9 +1,11 @@
 """Weight-space engine: explicit filters W (2, m, d), the reference for the gram engine.
 
-Pre-activations are ``W X^T`` with the explicit patches X (2n, d) (row 2i: ỹ_i μ, row 2i+1:
-ξ_i), the gradient is ``Q X``: two BLAS matrix products per step, O(m n d). It shares only the
-pre-activation calculus of model.py with the gram engine, never the span algebra, so the two
-engines agreeing is a real check. γ and ρ are recovered by projecting W − W0 on the basis.
+Pre-activations are ``W Xᵀ`` with the explicit patches X (2n, d) (row 2i: ỹ_i μ, row 2i+1:
+ξ_i), the update is ``Q X``: two BLAS matrix products per step, O(m n d). It shares the
+pre-activation calculus (model.py, steps.py) with the gram engine but never its span algebra,
+so the two engines agreeing checks that algebra. It runs every algorithm, including those that
+leave span{μ, ξ_i} (pgd, grad_noise); γ and ρ are recovered by projecting W − W0 on the basis,
+with the norm of the rest reported as ``residual_norm``.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from ..model import gd_coef, is_finite, margin_terms, outputs
-from .common import RUNNING, DIVERGED, CONVERGED, metrics_from_preacts
+from .. import algorithms as A
+from ..model import is_finite, lincomb
+from ..steps import step_coef
+from .common import CONVERGED, DIVERGED, METRICS, RUNNING, draw_inputs, metrics
 
 
 @dataclass
@@ -41,10 +45,6 @@ def prepare(problem) -> WeightInputs:
                         Xt=problem.xi_test, y_t=problem.y_test, y_true_t=problem.y_true_test)
 
 
-def init_state(inp: WeightInputs):
-    return inp.W0.copy(), inp.b0.copy()
-
-
 @njit(cache=True)
 def preacts(W, bias, X, H):
     """H[j,r,i,p] = ⟨w_{j,r}, x_i^(p)⟩ + b_{j,r} by one matrix product."""
@@ -63,7 +63,7 @@ def apply_coef(Q, X, scale, use_bias, W, bias):
     two, m, d = W.shape
     n2 = X.shape[0]
     Q2 = Q.reshape(two * m, n2)
-    W.reshape(two * m, d)[:, :] += scale * np.dot(Q2, X)
+    lincomb(W, 1.0, W, scale, np.dot(Q2, X))
     if use_bias:
         for j in range(2):
             for r in range(m):
@@ -71,70 +71,114 @@ def apply_coef(Q, X, scale, use_bias, W, bias):
 
 
 @njit(cache=True)
-def advance(X, y, W, bias, q, a, use_bias, lr, code, theta, nsteps, loss_threshold):
-    """Same contract as :func:`signoise.engines.gram.advance`, in weight space."""
+def advance(X, K, y, W, bias, q, a, use_bias, lr, code, theta, nsteps, loss_threshold,
+            omega_t, ysign_t, eps_t):
+    """Same contract as :func:`signoise.engines.gram.advance`, in weight space.
+
+    ``eps_t`` (k, 2, m, d+1): explicit weight noise (last column: the bias), used as ζ in
+    noisy_eval/anti_pgd and added to W after the step in pgd/grad_noise.
+    """
     two, m, d = W.shape
     n = X.shape[0] // 2
-    H = np.empty((2, m, n, 2))
-    Q = np.empty((2, m, n, 2))
-    f = np.empty(n)
-    loss = np.empty(n)
-    d1 = np.empty(n)
-    d2 = np.empty(n)
-    omega = np.full(n, 1.0 / n)
+    shape = (2, m, n, 2)
+    H, dHn, Hs = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    dH, Q, Qs = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    f, loss, d1, d2 = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    ys, omega = np.empty(n), np.empty(n)
+    P = np.empty((n, 2, 2))
+    for i in range(n):
+        for p in range(2):
+            for s in range(2):
+                P[i, p, s] = K[2 * i + p, 2 * i + s]
+    none = np.empty(0)
+    add_noise = code == A.PGD or code == A.GRAD_NOISE
     for t in range(nsteps):
         preacts(W, bias, X, H)
-        outputs(H, q, a, f)
-        margin_terms(f, y, loss, d1, d2)
-        L = loss.sum() / n
+        if eps_t.shape[0] and not add_noise:
+            zeta = np.ascontiguousarray(eps_t[t, :, :, :d])
+            zb = eps_t[t, :, :, d].copy() if use_bias else np.zeros((2, m))
+            preacts(zeta, zb, X, dHn)
+        L = step_coef(code, theta, H, dHn, K, P, y,
+                      ysign_t[t] if ysign_t.shape[0] else none,
+                      omega_t[t] if omega_t.shape[0] else none,
+                      q, a, f, loss, d1, d2, ys, omega, Hs, dH, Q, Qs)
         if not np.isfinite(L):
             return t, DIVERGED
         if L < loss_threshold:
             return t, CONVERGED
-        gd_coef(H, y, d1, omega, q, a, Q)
         apply_coef(Q, X, -lr, use_bias, W, bias)
+        if add_noise:
+            lincomb(W, 1.0, W, 1.0, np.ascontiguousarray(eps_t[t, :, :, :d]))
+            if use_bias:
+                lincomb(bias, 1.0, bias, 1.0, eps_t[t, :, :, d].copy())
         if not (is_finite(W) and is_finite(bias)):
             return t + 1, DIVERGED
     return nsteps, RUNNING
 
 
-def step_fn(inp: WeightInputs, params):
-    def run(state, nsteps):
-        W, bias = state
-        return advance(inp.X, inp.y, W, bias, params.q, params.a, params.use_bias, params.lr,
-                       params.code, params.theta, nsteps, params.loss_threshold)
-    return run
+class Runner:
+    """One run in weight space: inputs, state (W, bias), parameters and random stream."""
+
+    def __init__(self, inp: WeightInputs, params, rng):
+        self.inp, self.params, self.rng = inp, params, rng
+        self.state = (inp.W0.copy(), inp.b0.copy())
+        self.K = inp.X @ inp.X.T + (1.0 if params.use_bias else 0.0)
+        self.t = 0
+
+    def advance(self, nsteps):
+        inp, p = self.inp, self.params
+        (n2, d), m = inp.X.shape, inp.W0.shape[1]
+        # bound the explicit noise drawn per call to ~32 MB; draws stay in step order
+        has_noise = p.code in (A.NOISY_EVAL, A.ANTI_PGD, A.PGD, A.GRAD_NOISE)
+        chunk = max(1, min(nsteps, 2 ** 22 // (2 * m * (d + 1)))) if has_noise else nsteps
+        total = 0
+        while total < nsteps:
+            k = min(chunk, nsteps - total)
+            omega, ysign, eps = draw_inputs(p, self.rng, self.t, k, n2 // 2, m, d + 1)
+            done, status = advance(inp.X, self.K, inp.y, *self.state, p.q, p.a, p.use_bias,
+                                   p.lr, p.code, p.theta, k, p.loss_threshold, omega, ysign, eps)
+            total += done
+            self.t += done
+            if status != RUNNING:
+                return total, status
+        return total, RUNNING
+
+    def evaluate(self):
+        inp, p = self.inp, self.params
+        W, bias = self.state
+        two, m, d = W.shape
+        n = inp.X.shape[0] // 2
+        H = np.empty((2, m, n, 2))
+        preacts(W, bias, inp.X, H)
+        W2 = W.reshape(2 * m, d)
+        wmu = (W2 @ inp.mu).reshape(2, m)
+        Ht = np.empty((2, m, inp.Xt.shape[0], 2))
+        Ht[..., 0] = inp.y_true_t[None, None, :] * wmu[:, :, None] + bias[:, :, None]
+        Ht[..., 1] = (W2 @ inp.Xt.T).reshape(2, m, -1) + bias[:, :, None]
+        out = np.empty(len(METRICS))
+        metrics(H, inp.y, Ht, inp.y_t, inp.y_true_t, self.K, inp.X @ inp.mu,
+                float(inp.mu @ inp.mu), p.q, p.a, out)
+        return out
+
+    def coefficients(self):
+        """Least-squares projection of W − W0 on [μ, ξ_1..ξ_n]: (γ, ρ, residual norm).
+
+        With ‖μ‖ = 0 the μ column is dropped (γ = 0).
+        """
+        inp = self.inp
+        W, _ = self.state
+        two, m, d = W.shape
+        V = np.vstack([inp.mu[None, :], inp.xi])
+        keep = np.ones(V.shape[0], bool)
+        keep[0] = np.any(inp.mu != 0)
+        Delta = (W - inp.W0).reshape(2 * m, d)
+        coef = np.zeros((V.shape[0], 2 * m))
+        coef[keep] = np.linalg.lstsq(V[keep].T, Delta.T, rcond=None)[0]
+        resid = np.linalg.norm(Delta - coef.T @ V, axis=1).reshape(2, m)
+        beta = coef.T.reshape(2, m, -1)
+        sq = np.einsum("ad,ad->a", V, V)
+        j = np.array([1.0, -1.0])[:, None]
+        return j * beta[:, :, 0] * sq[0], beta[:, :, 1:] * sq[None, None, 1:], resid
 
 
-def evaluate(inp: WeightInputs, state, params) -> dict:
-    W, bias = state
-    two, m, d = W.shape
-    n = inp.X.shape[0] // 2
-    H = np.empty((2, m, n, 2))
-    preacts(W, bias, inp.X, H)
-    W2 = W.reshape(2 * m, d)
-    wmu = (W2 @ inp.mu).reshape(2, m)
-    Ht = np.empty((2, m, inp.Xt.shape[0], 2))
-    Ht[..., 0] = inp.y_true_t[None, None, :] * wmu[:, :, None] + bias[:, :, None]
-    Ht[..., 1] = (W2 @ inp.Xt.T).reshape(2, m, -1) + bias[:, :, None]
-    return metrics_from_preacts(H, inp.y, Ht, inp.y_t, inp.y_true_t, params)
-
-
-def coefficients(inp: WeightInputs, state):
-    """Least-squares projection of W − W0 on [μ, ξ_1..ξ_n]: (γ, ρ, residual norm).
-
-    With ‖μ‖ = 0 the μ column is dropped (γ = 0).
-    """
-    W, _ = state
-    two, m, d = W.shape
-    V = np.vstack([inp.mu[None, :], inp.xi])
-    keep = np.ones(V.shape[0], bool)
-    keep[0] = np.any(inp.mu != 0)
-    Delta = (W - inp.W0).reshape(2 * m, d)
-    coef = np.zeros((V.shape[0], 2 * m))
-    coef[keep] = np.linalg.lstsq(V[keep].T, Delta.T, rcond=None)[0]
-    resid = np.linalg.norm(Delta - coef.T @ V, axis=1).reshape(2, m)
-    beta = coef.T.reshape(2, m, -1)
-    sq = np.einsum("ad,ad->a", V, V)
-    j = np.array([1.0, -1.0])[:, None]
-    return j * beta[:, :, 0] * sq[0], beta[:, :, 1:] * sq[None, None, 1:], resid
+__all__ = ["prepare", "Runner", "advance", "WeightInputs", "CONVERGED", "DIVERGED"]
