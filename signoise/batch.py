@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 
 from .engines import get_engine
-from .engines.common import DIVERGED, METRICS, RUNNING, draw_inputs
+from .engines.common import DIVERGED, METRICS, RUNNING, draw_inputs, single_threaded_blas
 from .rules import reject
 from .simulate import describe, make_runner, progress, rho_summaries, simulate, version_attrs
 
@@ -103,14 +103,14 @@ def simulate_batch(cfgs, seeds=None, engine: str = "gram", rho: str = "summary",
     jsign = np.array([1.0, -1.0])[None, :, None]
 
     def record(k):
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), single_threaded_blas():
             evaluate_batch(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, beta, bias, q, a,
                            use_bias, out[k])
         gammas[k] = jsign * beta[:, :, :, 0] * sq[:, None, None, 0]
         rhos[k] = beta[:, :, :, 1:] * sq[:, None, None, 1:]
 
     record(0)
-    with progress(train.steps, quiet) as bar:
+    with single_threaded_blas(), progress(train.steps, quiet) as bar:
         for k in range(1, len(steps)):
             nsteps = int(steps[k] - steps[k - 1])
             draws = [_draw(r_, int(steps[k - 1]), nsteps, n, m) for r_ in runners]
@@ -123,7 +123,7 @@ def simulate_batch(cfgs, seeds=None, engine: str = "gram", rho: str = "summary",
             active &= status == RUNNING
             record(k)
             bar.update(nsteps)
-    return _dataset(cfgs, seeds, steps, out, gammas, rhos, status, stopped_at, rho, engine,
+    return _dataset(seeds, steps, out, gammas, rhos, status, stopped_at, rho, engine,
                     y)
 
 
@@ -141,8 +141,8 @@ def _stack(arrays, fill):
     return np.stack(arrays)
 
 
-def _dataset(cfgs, seeds, steps, out, gammas, rhos, status, stopped_at, rho, engine, y):
-    B, m, n = len(cfgs), gammas.shape[-1], rhos.shape[-1]
+def _dataset(seeds, steps, out, gammas, rhos, status, stopped_at, rho, engine, y):
+    m, n = gammas.shape[-1], rhos.shape[-1]
     rhos = rhos.transpose(1, 0, 2, 3, 4)
     bar_max, under_min, bar_mean = rho_summaries(rhos, y[:, None, :])
     gamma = gammas.transpose(1, 0, 2, 3)

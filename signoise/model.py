@@ -118,15 +118,6 @@ def is_finite(x):
     return True
 
 
-def numpy_forward(H, y, q, a):
-    """Plain NumPy outputs and losses, for tests and small evaluations."""
-    f = np.zeros(H.shape[2])
-    outputs(H, float(q), float(a), f)
-    loss, d1, d2 = (np.zeros_like(f) for _ in range(3))
-    margin_terms(f, y.astype(np.float64), loss, d1, d2)
-    return f, loss, d1, d2
-
-
 @njit(cache=True)
 def patch_sqnorm_blocks(K, P):
     """P[i] = the 2×2 Gram matrix of example i's patches, read off the patch Gram matrix K."""
@@ -165,19 +156,28 @@ def example_sq(H, P, i, q, a):
 def pegr_coef(H, y, d1, d2, omega, P, q, a, scale, Q):
     """Q += scale · patch coefficients of ∇ Σ_i ω_i ‖∇ℓ_i‖² (closed form, SPEC §4).
 
-    ‖∇ℓ_i‖² = ℓ'_i² T_i, and its gradient has patch coefficients
+    ‖∇ℓ_i‖² = ℓ'_i² T_i (:func:`example_sq`), and its gradient has patch coefficients
     2 ℓ'_i ℓ''_i T_i y_i c_j σ'(H_p) + 2 ℓ'_i² c_j² σ''(H_p) Σ_{p'} σ'(H_p') P_i[p,p'].
     """
     _, m, n, _ = H.shape
+    s = np.empty((2, m, 2))          # σ'(H[j, r, i, p]) of one example, computed once
     for i in range(n):
-        c1 = 2.0 * d1[i] * d2[i] * example_sq(H, P, i, q, a) * y[i]
+        T = 0.0
+        for j in range(2):
+            for r in range(m):
+                s0 = dact(H[j, r, i, 0], q)
+                s1 = dact(H[j, r, i, 1], q)
+                s[j, r, 0] = s0
+                s[j, r, 1] = s1
+                T += s0 * s0 * P[i, 0, 0] + 2.0 * s0 * s1 * P[i, 0, 1] + s1 * s1 * P[i, 1, 1]
+        c1 = 2.0 * d1[i] * d2[i] * a * a * T * y[i]
         c2 = 2.0 * d1[i] * d1[i] * a * a
         w = scale * omega[i]
         for j in range(2):
             cj = a if j == 0 else -a
             for r in range(m):
-                s0 = dact(H[j, r, i, 0], q)
-                s1 = dact(H[j, r, i, 1], q)
+                s0 = s[j, r, 0]
+                s1 = s[j, r, 1]
                 Ps0 = P[i, 0, 0] * s0 + P[i, 0, 1] * s1
                 Ps1 = P[i, 1, 0] * s0 + P[i, 1, 1] * s1
                 Q[j, r, i, 0] += w * (c1 * cj * s0 + c2 * d2act(H[j, r, i, 0], q) * Ps0)

@@ -6,15 +6,18 @@ compiled kernel from one recorded step to the next, and records γ, ρ and the m
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import numpy as np
 import xarray as xr
 
 from . import __version__
+from .algorithms import ALGORITHMS
 from .data import STREAM_ALGO, Problem, rng_for, sample_problem
 from .engines import get_engine
-from .engines.common import CONVERGED, DIVERGED, METRICS, RUNNING, Params
+from .engines.common import (CONVERGED, DIVERGED, METRICS, RUNNING, Params,
+                             single_threaded_blas)
 from .rules import reject
 
 
@@ -36,6 +39,10 @@ def progress(total, quiet, unit="step"):
 def make_runner(cfg, engine, seed, problem=None):
     """The engine's Runner for one run: inputs from ``problem`` (or sampled), algorithm stream."""
     E = get_engine(engine)
+    if engine == "gram" and not ALGORITHMS[cfg.algorithm.name].in_span:
+        reject("algorithm.name", cfg.algorithm.name,
+               "an algorithm that keeps w − w0 in span{μ, ξ_i} on engine 'gram' "
+               "(this one leaves the span: use engine='weights', CLI --engine weights)")
     if problem is None:
         problem = sample_problem(cfg, seed)
     else:
@@ -77,7 +84,8 @@ def simulate(cfg, engine: str = "gram", problem: Problem | None = None, seed: in
     steps, every = cfg.train.steps, cfg.train.record_every
     records = [_record(runner)]
     status = RUNNING
-    with progress(steps, quiet) as bar:
+    blas = single_threaded_blas() if engine == "gram" else contextlib.nullcontext()
+    with blas, progress(steps, quiet) as bar:
         while runner.t < steps and status == RUNNING:
             done, status = runner.advance(min(every - runner.t % every, steps - runner.t))
             bar.update(done)

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from ..algorithms import ALGORITHMS
-from ..model import is_finite, lincomb
-from ..rules import reject
+from ..model import is_finite, lincomb, patch_sqnorm_blocks
 from ..steps import step_coef
 from .common import (CONVERGED, DIVERGED, METRICS, RUNNING, draw_inputs, metrics,
                      needs_eval_noise)
@@ -145,10 +143,7 @@ def advance(G, Z0, y, y_true, beta, bias, q, a, use_bias, lr, code, theta, nstep
     K = np.empty((2 * n, 2 * n))
     patch_gram(G, y_true, use_bias, K)
     P = np.empty((n, 2, 2))
-    for i in range(n):
-        for p in range(2):
-            for s in range(2):
-                P[i, p, s] = K[2 * i + p, 2 * i + s]
+    patch_sqnorm_blocks(K, P)
     none = np.empty(0)
     for t in range(nsteps):
         preacts(G, Z0, beta, bias, y_true, Z, H)
@@ -198,10 +193,6 @@ class Runner:
     """One run on this engine: its inputs, state, parameters and random stream."""
 
     def __init__(self, inp: GramInputs, params, rng):
-        if params.code not in _GRAM_CODES:
-            reject("algorithm.name", params.algorithm,
-                   "an algorithm that keeps w − w0 in span{μ, ξ_i} on engine 'gram'; "
-                   "use engine='weights' for it")
         self.inp, self.params, self.rng = inp, params, rng
         self.state = init_state(inp)
         self.F = noise_factor(inp.G) if needs_eval_noise(params.code) else np.empty((0, 0))
@@ -230,9 +221,6 @@ class Runner:
         sq = self.inp.sq_norms
         j = np.array([1.0, -1.0])[:, None]
         return j * beta[:, :, 0] * sq[0], beta[:, :, 1:] * sq[None, None, 1:], np.zeros(beta.shape[:2])
-
-
-_GRAM_CODES = {a.code for a in ALGORITHMS.values() if a.in_span}
 
 
 @njit(cache=True, parallel=True)

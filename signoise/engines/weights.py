@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from .. import algorithms as A
-from ..model import is_finite, lincomb
+from ..model import is_finite, lincomb, patch_sqnorm_blocks
 from ..steps import step_coef
 from .common import CONVERGED, DIVERGED, METRICS, RUNNING, draw_inputs, metrics
 
@@ -86,10 +86,7 @@ def advance(X, K, y, W, bias, q, a, use_bias, lr, code, theta, nsteps, loss_thre
     f, loss, d1, d2 = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     ys, omega = np.empty(n), np.empty(n)
     P = np.empty((n, 2, 2))
-    for i in range(n):
-        for p in range(2):
-            for s in range(2):
-                P[i, p, s] = K[2 * i + p, 2 * i + s]
+    patch_sqnorm_blocks(K, P)
     none = np.empty(0)
     add_noise = code == A.PGD or code == A.GRAD_NOISE
     for t in range(nsteps):
