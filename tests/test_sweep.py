@@ -178,8 +178,8 @@ KILLED_SCRIPT = textwrap.dedent("""
 
 
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
-    cfg = sweep_cfg({"data.mu_norm": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "data.n": [4, 6, 8]},
-                    seeds=3, train__steps=200)
+    cfg = sweep_cfg({"data.mu_norm": [1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0],
+                     "data.n": [4, 5, 6, 8]}, seeds=3, train__steps=200)
     conf = tmp_path / "c.toml"
     sn.dump_config(cfg, conf)
     script = tmp_path / "run.py"
@@ -193,7 +193,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
         deadline = time.time() + 60
         while not path.exists() and time.time() < deadline and proc.poll() is None:
             time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.4))
+        time.sleep(rng.uniform(0.0, 0.3))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         partial = loaded(path)  # readable whatever the moment of the kill
