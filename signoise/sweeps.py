@@ -3,7 +3,7 @@
 The grid comes from the config's ``[sweep]`` section (DESIGN.md): one axis per config key,
 ``seeds = K`` runs per cell (seeds ``seed, seed + 1, ..., seed + K − 1``). Cells are computed
 in blocks (one chunk of the store) by :func:`run_block`, which groups runs of equal shapes
-into :func:`~signoise.simulate.simulate_batch` calls. Serial, local processes and a Dask
+into :func:`~signoise.batch.simulate_batch` calls. Serial, local processes and a Dask
 cluster run the same :func:`run_block`, so a cell's numbers depend only on its config and
 seed (DESIGN.md, principle 4), never on the executor, the worker count or the block size.
 """
@@ -243,7 +243,7 @@ def sweep(cfg: RunConfig, store, workers: int | None = None, client=None, rho: s
     """Run the grid × seeds of ``cfg.sweep`` into a resumable Zarr store; return it opened.
 
     Each cell is trained ``sweep.seeds`` times (seeds ``cfg.seed + k``) with
-    :func:`~signoise.simulate.simulate_batch`; blocks of cells are written as they finish.
+    :func:`~signoise.batch.simulate_batch`; blocks of cells are written as they finish.
     Calling again with the same config on an existing store computes only the missing cells;
     a store made by another config is an error.
 
@@ -262,7 +262,7 @@ def sweep(cfg: RunConfig, store, workers: int | None = None, client=None, rho: s
         "summary" stores ``rho_bar_max``, ``rho_under_min``, ``rho_bar_mean`` over steps;
         "full" also stores ``rho (..., seed, step, j, r, i)``.
     engine : str
-        Passed to :func:`~signoise.simulate.simulate_batch`.
+        Passed to :func:`~signoise.batch.simulate_batch`.
     block : int, optional
         Cells of the last grid axis per block (chunk); default about 200 runs per block.
         Fixed when the store is created.
