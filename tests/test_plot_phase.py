@@ -2,7 +2,6 @@
 
 import matplotlib
 import numpy as np
-import pytest
 import xarray as xr
 
 from signoise import plot
