@@ -42,12 +42,105 @@ def cmd_run(args):
               f"max γ {float(last.gamma_max.max()):.4g}, max ρ̄ {float(last.rho_bar_max):.4g}")
 
 
+def cmd_sweep(args):
+    from .sweeps import sweep
+
+    cfg = _config(args)
+    client = None
+    if args.scheduler:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ConfigError("--scheduler needs Dask: pip install 'signoise[dask]'") from None
+        client = Client(args.scheduler)
+    try:
+        ds = sweep(cfg, args.output, workers=args.workers, client=client, rho=args.rho,
+                   engine=args.engine, quiet=args.quiet)
+    finally:
+        if client is not None:
+            client.close()
+    if not args.quiet:
+        print(f"{args.output}: {int(ds.done.sum())}/{ds.done.size} cells, "
+              f"{int(ds.diverged.sum())} diverged runs")
+
+
+def _phase_data(args):
+    """The reduced DataArray, theory overlays and control parameter for ``plot phase``/``collapse``."""
+    from . import store, theory
+
+    ds = store.open_sweep(args.input)
+    grid = [d for d in ds["done"].dims]
+    sel = {}
+    for item in args.sel or []:
+        key, _, value = item.partition("=")
+        if key not in grid:
+            raise ConfigError(f"--sel {key!r} is not allowed: expected a grid axis, one of {grid}")
+        sel[key] = parse_value(value)
+    ds = ds.sel({k: v for k, v in sel.items()}, method=None if any(
+        isinstance(v, str) for v in sel.values()) else "nearest")
+    da = store.cell_statistic(ds, args.value, args.stat)
+    ctrl = None if args.theory == "none" else theory.sweep_control(ds, args.theory)
+    return ds, da, ctrl
+
+
+def _threshold(ds, args):
+    """Midway between the benign error (the flip rate) and 1/2, unless given."""
+    import tomllib
+
+    if args.threshold is not None:
+        return args.threshold
+    flip = tomllib.loads(ds.attrs["config"])["data"].get("flip", 0.0)
+    return (flip + 0.5) / 2
+
+
+def cmd_plot_phase(args):
+    from . import plot, theory
+
+    ds, da, ctrl = _phase_data(args)
+    extra = [d for d in da.dims if d not in (args.x, args.y)]
+    for key in (args.x, args.y):
+        if key not in da.dims:
+            raise ConfigError(f"-x/-y {key!r} is not allowed: expected a grid axis, one of "
+                              f"{list(da.dims)}")
+    if extra:
+        raise ConfigError(f"the sweep has more axes than -x and -y: {extra}; pick a value "
+                          "with --sel KEY=VALUE for each")
+    lines = []
+    if ctrl is not None:
+        const, note = args.const, "given"
+        if const is None:
+            const, miss = theory.fit_constant(ctrl, da, _threshold(ds, args))
+            note = f"fitted; {100 * miss:.0f}% of cells off"
+        xs, ys = theory.sweep_boundary(ds, args.theory, const, args.x, args.y)
+        lines.append((xs, ys, f"{ctrl.name} = {const:.3g} ({note})"))
+    ax = plot.plot_phase(da, args.x, args.y, boundaries=lines, title=args.title)
+    plot.save(ax.figure, args.output)
+
+
+def cmd_plot_collapse(args):
+    from . import plot, theory
+
+    if args.theory == "none":
+        raise ConfigError("--theory none is not allowed for a collapse plot: expected 'cao' or 'kou'")
+    ds, da, ctrl = _phase_data(args)
+    const = args.const
+    if const is None:
+        const, _ = theory.fit_constant(ctrl, da, _threshold(ds, args))
+    hue = args.y or (list(da.dims)[0] if da.dims else None)
+    ax = plot.plot_collapse(ctrl, da, const=const, hue=hue, title=args.title)
+    plot.save(ax.figure, args.output)
+
+
 def cmd_plot(args):
     import xarray as xr
 
     from . import plot
 
-    if args.kind == "dynamics":
+    if args.kind == "phase":
+        cmd_plot_phase(args)
+    elif args.kind == "collapse":
+        cmd_plot_collapse(args)
+    elif args.kind == "dynamics":
         with xr.open_dataset(args.input, engine="h5netcdf") as ds:
             axes = plot.plot_dynamics(ds.load(), title=f"{ds.attrs.get('algorithm', '')} "
                                       f"(seed {ds.attrs.get('seed', '?')})")
@@ -112,10 +205,37 @@ def build_parser():
     r.add_argument("--overwrite", action="store_true")
     r.set_defaults(func=cmd_run)
 
+    sw = sub.add_parser("sweep", parents=[common],
+                        help="a grid x seeds from the config's [sweep] into a resumable Zarr store")
+    sw.add_argument("config")
+    sw.add_argument("-o", "--output", required=True, help="the store (resumed if it exists)")
+    sw.add_argument("--workers", type=int, help="local worker processes (default: cores)")
+    sw.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://host:8786")
+    sw.add_argument("--rho", choices=["summary", "full"], default="summary")
+    sw.add_argument("--engine", choices=ENGINES, default="gram")
+    sw.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override a config key (repeatable)")
+    sw.add_argument("--seed", type=int)
+    sw.set_defaults(func=cmd_sweep)
+
     pl = sub.add_parser("plot", parents=[common], help="draw a figure from saved results")
-    pl.add_argument("kind", choices=["dynamics"])
+    pl.add_argument("kind", choices=["dynamics", "phase", "collapse"])
     pl.add_argument("input")
     pl.add_argument("-o", "--output", required=True)
+    pl.add_argument("-x", help="phase: grid axis on x")
+    pl.add_argument("-y", help="phase: grid axis on y (collapse: colour by this axis)")
+    pl.add_argument("--value", default="test_error", help="variable (default test_error)")
+    pl.add_argument("--stat", default="mean",
+                    help="over seeds: mean, median, std, spread or qX (quantile X)")
+    pl.add_argument("--theory", choices=["none", "cao", "kou"], default="none",
+                    help="overlay this theory's boundary (phase) / its control parameter (collapse)")
+    pl.add_argument("--const", type=float, help="the boundary constant C (default: fitted)")
+    pl.add_argument("--threshold", type=float,
+                    help="error below which a cell counts as benign for the fit "
+                         "(default (flip + 1/2)/2)")
+    pl.add_argument("--sel", action="append", metavar="KEY=VALUE",
+                    help="fix another grid axis at (the nearest) value (repeatable)")
+    pl.add_argument("--title")
     pl.set_defaults(func=cmd_plot)
 
     d = sub.add_parser("demo", parents=[common], help="GD in a benign and a harmful setting (Cao et al. 2022)")
@@ -131,7 +251,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ConfigError, TypeError, ValueError, FileExistsError, FileNotFoundError) as exc:
+    except (ConfigError, TypeError, ValueError, KeyError, FileExistsError,
+            FileNotFoundError) as exc:
         print(f"signoise: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -107,3 +107,98 @@ def save(fig, path):
     fig.savefig(buf, format=fmt, dpi=120)
     atomic_write_bytes(path, buf.getvalue())
     plt.close(fig)
+
+
+def _edges(values):
+    """Cell edges around sorted centres and whether the axis is log-spaced.
+
+    Log-spaced (positive, constant ratio) axes get geometric midpoints, others arithmetic
+    midpoints; the outer edges are extended by half a step (in log or linear units).
+    """
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    if v.size == 1:
+        return np.array([v[0] - 0.5, v[0] + 0.5]) if v[0] <= 0 else v[0] * np.array([0.8, 1.25]), False
+    log = bool(v.size >= 3 and np.all(v > 0) and np.allclose(np.diff(np.log(v)),
+                                                               np.log(v[1] / v[0]), rtol=1e-6)
+               and not np.allclose(np.diff(v), v[1] - v[0], rtol=1e-6))
+    u = np.log(v) if log else v
+    mid = (u[1:] + u[:-1]) / 2
+    e = np.r_[u[0] - (mid[0] - u[0]), mid, u[-1] + (u[-1] - mid[-1])]
+    return (np.exp(e) if log else e), log
+
+
+def _log_axis(ax, axis):
+    """Log scale with plain numbers at 1, 2, 5 × 10^k (readable over one or two decades)."""
+    from matplotlib import ticker
+
+    (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("log")
+    axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
+def plot_phase(da, x: str, y: str, ax=None, boundaries=(), title=None, cmap="viridis",
+               vmin=None, vmax=None):
+    """A phase diagram: ``da`` (a 2-D DataArray over dims ``x`` and ``y``, e.g. the mean test
+    error over seeds) as a pcolormesh with exact cell edges (geometric midpoints on log-spaced
+    axes), a colour bar, and theory boundaries ``[(xs, ys, label), ...]`` overlaid."""
+    import numpy as np
+
+    ax = _axes(ax, 1, width=5.2, height=4.2)
+    da = da.transpose(y, x)
+    xe, xlog = _edges(da[x].values)
+    ye, ylog = _edges(da[y].values)
+    mesh = ax.pcolormesh(xe, ye, np.asarray(da.values, dtype=float), cmap=cmap, vmin=vmin,
+                         vmax=vmax, shading="flat")
+    label = da.attrs.get("variable", da.name or "")
+    if da.attrs.get("stat"):
+        label = f"{label} ({da.attrs['stat']} over seeds)"
+    ax.figure.colorbar(mesh, ax=ax, label=label)
+    for xs, ys, text in boundaries:
+        ax.plot(xs, ys, color="w", lw=2.2)
+        ax.plot(xs, ys, color="C3", lw=1.2, ls="--", label=text)
+    if boundaries:
+        ax.legend(fontsize=8, loc="best")
+    ax.set_xlim(xe[0], xe[-1])
+    ax.set_ylim(ye[0], ye[-1])
+    for axis, log in ((ax.xaxis, xlog), (ax.yaxis, ylog)):
+        if log:
+            _log_axis(ax, axis)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_collapse(control, value, ax=None, const=None, hue=None, title=None):
+    """A collapse plot: every cell's ``value`` (e.g. mean test error) against the theory's
+    control parameter ``control`` (same dims), log-x, with the fitted or given constant
+    ``const`` as a vertical line and points coloured by the grid axis ``hue``."""
+    import numpy as np
+    import xarray as xr
+
+    ax = _axes(ax, 1, width=5.2, height=4.0)
+    control, value = xr.broadcast(control, value)
+    c = np.ravel(control.values)
+    v = np.ravel(value.values)
+    colour = None
+    if hue is not None:
+        colour = np.ravel(xr.broadcast(value[hue], value)[0].values).astype(float)
+    keep = (c > 0) & np.isfinite(v)
+    sc = ax.scatter(c[keep], v[keep], c=None if colour is None else colour[keep], s=9,
+                    cmap="plasma", alpha=0.75, edgecolors="none")
+    if colour is not None:
+        ax.figure.colorbar(sc, ax=ax, label=hue)
+    if const is not None:
+        ax.axvline(const, color="C3", ls="--", label=f"C = {const:.3g}")
+        ax.legend(fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel(control.name or "control parameter")
+    label = value.attrs.get("variable", value.name or "")
+    ax.set_ylabel(f"{label} ({value.attrs['stat']} over seeds)" if value.attrs.get("stat") else label)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax

@@ -14,7 +14,7 @@ NEEDS_TORCH = {"bench_torch.py"}
 
 def test_every_benchmark_is_listed():
     assert {"bench_torch.py", "bench_algorithms.py", "bench_large_d.py", "bench_batch.py",
-            "bench_kou_grid.py"} <= set(SCRIPTS)
+            "bench_kou_grid.py", "bench_kou_samplers.py"} <= set(SCRIPTS)
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

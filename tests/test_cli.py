@@ -61,3 +61,12 @@ def test_demo_configs_are_benign_and_harmful():
     harmful = sn.load_config(resources.files("signoise") / "configs" / "cao2022_harmful.toml")
     q = benign.model.q
     assert benign.data.n * benign.data.SNR ** q > 1 > harmful.data.n * harmful.data.SNR ** q
+
+
+def test_saved_files_follow_the_umask(tmp_path, config_file):
+    import os
+    out = tmp_path / "perm.nc"
+    assert main(["run", str(config_file), "-o", str(out), "--quiet", "--set", "train.steps=10"]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out.stat().st_mode & 0o777) == 0o666 & ~umask

@@ -1,0 +1,195 @@
+"""The sweep store: one Zarr group per sweep that ``xarray.open_dataset`` reads directly.
+
+Layout: one dimension per grid axis (named by its config key, e.g. ``data.mu_norm``), then
+``seed``, ``step`` (and ``j``, ``r``, ``i`` where a variable has them). Every variable is
+chunked by *block*: one index on each grid axis but the last, a fixed run of cells on the last
+axis, all seeds and steps. A block is the unit of work and of writing. The boolean ``done``
+(grid axes) is written after a block's data, so a crash between the two only costs that block
+again; zarr >= 3 writes each chunk file atomically (temporary file, then rename), and the
+store itself is created in a temporary folder and renamed into place, so a reader never sees
+a half-written store or chunk (DESIGN.md, reliability contract).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tomllib
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .rules import ConfigError
+
+#: Version of the layout written here; a store with another version is refused.
+FORMAT = 1
+
+
+def _zarr():
+    import zarr
+
+    return zarr
+
+
+def create(path, coords: dict, variables: dict, attrs: dict, block: int):
+    """Write an empty store (metadata and coordinates only) at ``path``, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        Target folder; must not exist.
+    coords : dict
+        Dimension name -> 1-D numpy values, grid axes first, in order, then ``seed``, ``step``,
+        ``j``, ``r`` (and ``i``).
+    variables : dict
+        Name -> (dims, dtype, attrs); every ``dims`` starts with all grid axes and ``seed``
+        except ``done``, which has the grid axes only.
+    attrs : dict
+        Store attributes (config TOML, versions, ...).
+    block : int
+        Cells of the last grid axis per chunk.
+    """
+    import xarray as xr
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.creating-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    grid = [d for d in coords if d not in ("seed", "step", "j", "r", "i")]
+    data, encoding = {}, {}
+    for name, (dims, dtype, vattrs) in variables.items():
+        shape = tuple(len(coords[d]) for d in dims)
+        fill = _fill(dtype)
+        # a zero-stride view: no memory, and zarr skips chunks equal to the fill value
+        data[name] = xr.Variable(dims, np.broadcast_to(np.asarray(fill, dtype=dtype), shape),
+                                 attrs=vattrs)
+        chunks = tuple(1 if d in grid[:-1] else block if d == grid[-1] else len(coords[d])
+                       for d in dims)
+        encoding[name] = {"chunks": chunks}
+        if np.dtype(dtype).kind == "f":
+            encoding[name]["_FillValue"] = np.nan
+    ds = xr.Dataset(data, coords={k: np.asarray(v) for k, v in coords.items()},
+                    attrs={**attrs, "signoise_store_format": FORMAT, "block": block})
+    with warnings.catch_warnings():  # consolidated metadata is not in the v3 spec (yet): fine,
+        warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata")  # it never changes
+        ds.to_zarr(tmp, mode="w-", encoding=encoding, zarr_format=3, consolidated=True)
+    os.replace(tmp, path)
+
+
+def _fill(dtype):
+    kind = np.dtype(dtype).kind
+    return np.nan if kind == "f" else False if kind == "b" else 0
+
+
+def open_group(path, config_toml: str, rho: str, engine: str = "gram"):
+    """Open an existing store for writing after checking it holds this very sweep.
+
+    Raises
+    ------
+    ConfigError
+        When the store was made by another config (the differing keys are named), another
+        ``rho`` mode or engine, or is not a signoise store.
+    """
+    zarr = _zarr()
+    try:
+        group = zarr.open_group(str(path), mode="r+")
+    except Exception as exc:  # noqa: BLE001 - any failure means "not a store we can use"
+        raise ConfigError(f"{path} exists but is not a readable signoise sweep store ({exc})") from None
+    attrs = dict(group.attrs)
+    if attrs.get("signoise_store_format") != FORMAT:
+        raise ConfigError(f"{path} is not a signoise sweep store of format {FORMAT} "
+                          f"(found {attrs.get('signoise_store_format')!r}); choose another -o")
+    if attrs.get("config") != config_toml:
+        diff = _diff(tomllib.loads(attrs.get("config", "")), tomllib.loads(config_toml))
+        raise ConfigError(f"{path} holds a sweep of another config (differing keys: "
+                          f"{', '.join(diff) or '?'}); resume it with its own config or write "
+                          "to a new store")
+    for key, value in (("rho", rho), ("engine", engine)):
+        if attrs.get(key) != value:
+            raise ConfigError(f"{path} was made with {key} = {attrs.get(key)!r}, not {value!r}")
+    return group
+
+
+def _diff(a: dict, b: dict, prefix="") -> list[str]:
+    keys = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            keys += _diff(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            keys.append(f"{prefix}{k}")
+    return keys
+
+
+def done_mask(group) -> np.ndarray:
+    """The boolean ``done`` array over the grid axes."""
+    return np.asarray(group["done"][...], dtype=bool)
+
+
+def write_block(group, region: tuple, arrays: dict):
+    """Write one block's variables into ``region`` (a tuple of slices over the grid axes),
+    then mark its cells done. ``arrays`` maps names to arrays shaped like the region."""
+    for name, values in arrays.items():
+        group[name][region] = values
+    group["done"][region] = np.ones(group["done"][region].shape, dtype=bool)
+
+
+def open_sweep(path):
+    """Open a sweep store as an ``xarray.Dataset`` (lazily; no dask needed).
+
+    Cells not yet computed hold NaN (``done`` is False there).
+    """
+    import xarray as xr
+
+    return xr.open_dataset(path, engine="zarr", chunks=None, consolidated=False)
+
+
+def cell_statistic(ds, var: str = "test_error", stat: str = "mean", step: int = -1):
+    """Reduce ``var`` at one recorded step over seeds: a DataArray over the grid axes.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A sweep (from :func:`open_sweep`).
+    var : str
+        A variable with a ``seed`` dimension, e.g. "test_error", "rho_bar_max".
+    stat : str
+        "mean", "median", "std", "spread" (max − min over seeds) or "qX" for the quantile X
+        in [0, 1], e.g. "q0.9".
+    step : int
+        Position on the ``step`` axis (default: the last recorded step).
+    """
+    if var not in ds:
+        raise ConfigError(f"value = {var!r} is not allowed: expected one of "
+                          f"{', '.join(sorted(v for v in ds.data_vars if 'seed' in ds[v].dims))}")
+    da = ds[var]
+    if "step" in da.dims:
+        da = da.isel(step=step)
+    for extra in ("j", "r", "i"):
+        if extra in da.dims:
+            da = da.max(extra)
+    if stat == "mean":
+        out = da.mean("seed")
+    elif stat == "median":
+        out = da.median("seed")
+    elif stat == "std":
+        out = da.std("seed")
+    elif stat == "spread":
+        out = da.max("seed") - da.min("seed")
+    elif stat.startswith("q"):
+        try:
+            q = float(stat[1:])
+        except ValueError:
+            q = -1.0
+        if not 0.0 <= q <= 1.0:
+            raise ConfigError(f"stat = {stat!r} is not allowed: expected 'qX' with X in [0, 1]")
+        out = da.quantile(q, dim="seed").drop_vars("quantile")
+    else:
+        raise ConfigError(f"stat = {stat!r} is not allowed: expected 'mean', 'median', 'std', "
+                          "'spread' or 'qX'")
+    out.attrs.update(da.attrs, stat=stat, variable=var)
+    return out
+
+
+__all__ = ["create", "open_group", "done_mask", "write_block", "open_sweep", "cell_statistic"]

@@ -1,0 +1,380 @@
+"""Sweeps: a grid of configs × seeds, computed by blocks on an executor into a resumable store.
+
+The grid comes from the config's ``[sweep]`` section (DESIGN.md): one axis per config key,
+``seeds = K`` runs per cell (seeds ``seed, seed + 1, ..., seed + K − 1``). Cells are computed
+in blocks (one chunk of the store) by :func:`run_block`, which groups runs of equal shapes
+into :func:`~signoise.batch.simulate_batch` calls. Serial, local processes and a Dask
+cluster run the same :func:`run_block`, so a cell's numbers depend only on its config and
+seed (DESIGN.md, principle 4), never on the executor, the worker count or the block size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import os
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import RunConfig
+from .rules import ConfigError, reject
+
+#: Keys a run's array shapes depend on; runs that share them go into one simulate_batch call.
+SHAPE_KEYS = ("data.n", "model.m", "data.n_test", "train.steps", "train.record_every")
+#: Runs per block aimed at when choosing the block size.
+BLOCK_RUNS = 200
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated sweep: the base config, the grid axes, the seeds, and every cell's config."""
+
+    cfg: RunConfig
+    axes: dict
+    seeds: np.ndarray
+    configs: list  # one RunConfig per cell, C order over the axes
+
+    @property
+    def shape(self):
+        return tuple(len(v) for v in self.axes.values())
+
+    def blocks(self, block: int):
+        """Regions (tuples of slices over the grid axes) of size ``block`` on the last axis."""
+        *lead, last = self.shape
+        for idx in itertools.product(*(range(k) for k in lead)):
+            for start in range(0, last, block):
+                yield tuple(slice(i, i + 1) for i in idx) + (slice(start, min(start + block, last)),)
+
+    def cells(self, region):
+        """Flat cell indices of a region, C order."""
+        ranges = [range(s.start, s.stop) for s in region]
+        return [int(np.ravel_multi_index(ix, self.shape)) for ix in itertools.product(*ranges)]
+
+
+def plan(cfg: RunConfig) -> Plan:
+    """Expand and validate the grid of ``cfg``: every cell's config is built (and checked) now.
+
+    Raises
+    ------
+    ConfigError
+        For an empty grid, a repeated value on an axis, ``seed`` as an axis, both
+        ``data.mu_norm`` and ``data.snr`` as axes, or any cell whose config is invalid (the
+        message names the cell).
+    """
+    axes = cfg.sweep.axes()
+    if not axes:
+        raise ConfigError("sweep.grid is empty: expected at least one axis, e.g. "
+                          "[sweep.grid] \"data.mu_norm\" = [1.0, 2.0]")
+    if "seed" in axes:
+        reject("sweep.grid.seed", axes["seed"], "no seed axis (use sweep.seeds = K)")
+    if "data.mu_norm" in axes and "data.snr" in axes:
+        raise ConfigError("sweep.grid has both data.mu_norm and data.snr: expected at most one")
+    for key, values in axes.items():
+        if len(set(map(repr, values))) != len(values):
+            reject(f"sweep.grid.{key}", values, "distinct values")
+        kinds = {type(v) for v in values}
+        if len(kinds) > 1 and not kinds <= {int, float}:
+            reject(f"sweep.grid.{key}", values, "values of one type")
+    base = cfg.updated({})  # a copy
+    configs = []
+    for values in itertools.product(*axes.values()):
+        changes = dict(zip(axes, values))
+        try:
+            configs.append(_cell_config(base, changes))
+        except (ConfigError, TypeError) as exc:
+            raise type(exc)(f"sweep cell {changes}: {exc}") from None
+    for key in axes:
+        if key.startswith("algorithm.") and key != "algorithm.name" and not any(
+                key.split(".", 1)[1] in c.algorithm.params for c in configs):
+            reject(f"sweep.grid.{key}", axes[key], "a parameter of an algorithm in the sweep")
+    seeds = cfg.seed + np.arange(cfg.sweep.seeds, dtype=np.int64)
+    return Plan(cfg, axes, seeds, configs)
+
+
+def _cell_config(base: RunConfig, changes: dict) -> RunConfig:
+    """``base`` with the cell's values; algorithm parameters the cell's algorithm does not take
+    are dropped (so ``algorithm.name`` and e.g. ``algorithm.lam`` can be axes together)."""
+    from .algorithms import ALGORITHMS
+
+    d = base.to_dict()
+    d.pop("sweep", None)
+    name = changes.get("algorithm.name", d["algorithm"].get("name", "gd"))
+    takes = ALGORITHMS[name].params if name in ALGORITHMS else {}
+    if "algorithm.name" in changes:
+        d["algorithm"] = {"name": name, **{k: v for k, v in d["algorithm"].items() if k in takes}}
+    own = {k: v for k, v in changes.items() if k != "algorithm.name" and not (
+        k.startswith("algorithm.") and k.split(".", 1)[1] not in takes)}
+    return RunConfig.from_dict(d).updated(own)
+
+
+def schedule(cfg: RunConfig) -> np.ndarray:
+    """The recorded steps of a run: 0, every, 2·every, ..., steps."""
+    t = cfg.train
+    return np.unique(np.r_[np.arange(0, t.steps, t.record_every), t.steps])
+
+
+# ----------------------------------------------------------------------------------------
+# the work unit, shared by every executor
+
+
+def run_block(cell_tomls: list, seeds, layout: dict, rho: str = "summary", engine: str = "gram"):
+    """Compute the cells of one block (all seeds): arrays laid out as in the store.
+
+    Parameters
+    ----------
+    cell_tomls : list of str
+        The cells' configs as TOML (picklable, small).
+    seeds : array of int
+        The seeds of every cell.
+    layout : dict
+        ``"vars"``: store variable name -> (its dims after ``seed``, e.g. ``("step", "j",
+        "r")``, dtype); ``"step"``: the store's steps; ``"r"``, ``"i"``: the store's sizes.
+    Returns
+    -------
+    dict
+        Name -> array of shape (cells, seeds, ...) padded with NaN where a cell has fewer
+        steps, filters or examples than the store.
+    """
+    from .batch import simulate_batch
+
+    cfgs = [RunConfig.from_dict(tomllib.loads(t)) for t in cell_tomls]
+    seeds = np.asarray(seeds, dtype=np.int64)
+    steps = np.asarray(layout["step"])
+    sizes = {"step": len(steps), "j": 2, "r": layout["r"], "i": layout["i"]}
+    out = {}
+    for name, (dims, dtype) in layout["vars"].items():
+        shape = (len(cfgs), len(seeds)) + tuple(sizes[d] for d in dims)
+        out[name] = np.full(shape, np.nan if np.dtype(dtype).kind == "f" else 0, dtype=dtype)
+    groups: dict = {}
+    for k, c in enumerate(cfgs):
+        groups.setdefault(tuple(c.get(key) for key in SHAPE_KEYS), []).append(k)
+    for members in groups.values():
+        batch = [cfgs[k] for k in members for _ in seeds]
+        ds = simulate_batch(batch, seeds=np.tile(seeds, len(members)).tolist(), engine=engine,
+                            rho=rho, quiet=True)
+        where = np.searchsorted(steps, ds["step"].values)
+        for name, (dims, _) in layout["vars"].items():
+            values = ds[name].transpose("run", *dims).values
+            values = values.reshape((len(members), len(seeds)) + values.shape[1:])
+            index = (slice(None),) + tuple(where if dim == "step" else slice(0, size)
+                                           for dim, size in zip(dims, values.shape[2:]))
+            for pos, k in enumerate(members):
+                out[name][k][index] = values[pos]
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# executors
+
+
+@contextlib.contextmanager
+def _thread_env(threads: int):
+    """Set NUMBA_NUM_THREADS (and the BLAS thread counts) for processes started inside."""
+    keys = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    old = {k: os.environ.get(k) for k in keys}
+    os.environ.update({k: str(threads) for k in keys})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _serial(tasks):
+    for key, args in tasks:
+        yield key, run_block(*args)
+
+
+def _processes(tasks, workers):
+    """Local worker processes started with spawn (OpenMP in Numba is not fork-safe), each with
+    NUMBA_NUM_THREADS = cores // workers set before Numba is imported."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    threads = max(1, _cores() // workers)
+    tasks = list(tasks)
+    with _thread_env(threads), ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        pending = {}
+        queue = iter(tasks)
+        for key, args in itertools.islice(queue, 2 * workers):
+            pending[pool.submit(run_block, *args)] = key
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                key = pending.pop(fut)
+                yield key, fut.result()
+                for nkey, args in itertools.islice(queue, 1):
+                    pending[pool.submit(run_block, *args)] = nkey
+
+
+def _dask(tasks, client):
+    """Blocks as tasks on a Dask cluster the caller started; results come back here."""
+    from distributed import as_completed
+
+    futures = {}
+    for key, args in tasks:
+        futures[client.submit(run_block, *args, pure=False)] = key
+    for fut in as_completed(futures):
+        yield futures[fut], fut.result()
+        fut.release()
+
+
+# ----------------------------------------------------------------------------------------
+# the driver
+
+
+def sweep(cfg: RunConfig, store, workers: int | None = None, client=None, rho: str = "summary",
+          engine: str = "gram", block: int | None = None, quiet: bool = False):
+    """Run the grid × seeds of ``cfg.sweep`` into a resumable Zarr store; return it opened.
+
+    Each cell is trained ``sweep.seeds`` times (seeds ``cfg.seed + k``) with
+    :func:`~signoise.batch.simulate_batch`; blocks of cells are written as they finish.
+    Calling again with the same config on an existing store computes only the missing cells;
+    a store made by another config is an error.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The base run plus ``[sweep]``: ``seeds`` and ``grid`` (config key -> values).
+    store : path-like
+        The Zarr folder (created if missing, resumed if present).
+    workers : int, optional
+        Local worker processes (spawned; default: the cores available). ``1`` runs in this
+        process. Each worker gets ``NUMBA_NUM_THREADS = cores // workers``.
+    client : distributed.Client, optional
+        Run the blocks on this Dask cluster instead (signoise never starts one).
+    rho : {"summary", "full"}
+        "summary" stores ``rho_bar_max``, ``rho_under_min``, ``rho_bar_mean`` over steps;
+        "full" also stores ``rho (..., seed, step, j, r, i)``.
+    engine : str
+        Passed to :func:`~signoise.batch.simulate_batch`.
+    block : int, optional
+        Cells of the last grid axis per block (chunk); default about 200 runs per block.
+        Fixed when the store is created.
+    quiet : bool
+        No progress bar (there is none anyway when stderr is not a terminal).
+
+    Returns
+    -------
+    xarray.Dataset
+        The store, opened lazily: one dimension per grid axis (named by its key), ``seed``,
+        ``step`` (``j``, ``r``, ``i``), the variables of ``simulate_batch``, and ``done``.
+    """
+    from . import store as st
+
+    if rho not in ("summary", "full"):
+        reject("rho", rho, "'summary' or 'full'")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        reject("workers", workers, "an integer >= 1 or None")
+    if client is not None and workers is not None:
+        raise ConfigError("workers and client are both given: expected at most one")
+    p = plan(cfg)
+    config_toml = cfg.to_toml()
+    path = Path(store)
+    if not path.exists():
+        block = block or max(1, min(p.shape[-1], math.ceil(BLOCK_RUNS / len(p.seeds))))
+        coords, variables = _schema(p, rho, engine)
+        st.create(path, coords, variables, _attrs(config_toml, rho, engine), block)
+    group = st.open_group(path, config_toml, rho, engine)
+    block = int(group.attrs["block"])
+    done = st.done_mask(group)
+    layout = _layout(group)
+    todo = [r for r in p.blocks(block) if not done[r].all()]
+    tasks = ((r, ([p.configs[c].to_toml() for c in p.cells(r)], p.seeds, layout, rho, engine))
+             for r in todo)
+    if client is not None:
+        results = _dask(tasks, client)
+    elif (workers or _cores()) == 1 or len(todo) <= 1:
+        results = _serial(tasks)
+    else:
+        results = _processes(tasks, min(workers or _cores(), len(todo)))
+    total = sum(len(p.cells(r)) for r in todo)
+    with _progress(total, quiet) as bar:
+        for region, arrays in results:
+            shape = tuple(s.stop - s.start for s in region)
+            st.write_block(group, region, {k: v.reshape(shape + v.shape[1:])
+                                           for k, v in arrays.items()})
+            bar.update(int(np.prod(shape)))
+    return st.open_sweep(path)
+
+
+def _progress(total, quiet):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="cell", disable=quiet or not sys.stderr.isatty(),
+                smoothing=0.1, dynamic_ncols=True)
+
+
+def _schema(p: Plan, rho: str, engine: str):
+    """Coordinates and variables of the store, from one short probe run of the first cell."""
+    from .batch import simulate_batch
+
+    first = p.configs[0]
+    probe = simulate_batch([first.updated({"train.steps": 1, "train.record_every": 1,
+                                           "data.n_test": 1})], seeds=[int(p.seeds[0])],
+                           engine=engine, rho=rho, quiet=True)
+    kinds = {(c.train.steps, c.train.record_every): c for c in p.configs}
+    steps = np.unique(np.concatenate([schedule(c) for c in kinds.values()]))
+    coords = {key: _coord(values) for key, values in p.axes.items()}
+    coords.update(seed=p.seeds, step=steps, j=np.array([1, -1]),
+                  r=np.arange(max(c.model.m for c in p.configs)))
+    if rho == "full":
+        coords["i"] = np.arange(max(c.data.n for c in p.configs))
+    grid = tuple(p.axes)
+    variables = {}
+    for name, da in probe.data_vars.items():
+        if da.dims[:1] != ("run",) or not set(da.dims[1:]) <= {"step", "j", "r", "i"}:
+            continue
+        dtype = da.dtype if da.dtype.kind in "fb" else np.dtype(np.int64)
+        variables[name] = (grid + ("seed",) + da.dims[1:], dtype, dict(da.attrs))
+    variables["done"] = (grid, np.dtype(bool), {"long_name": "cell computed (all seeds)"})
+    return coords, variables
+
+
+def _coord(values) -> np.ndarray:
+    """An axis coordinate; strings as variable-length (zarr v3's specified string type)."""
+    arr = np.asarray(values)
+    return arr.astype(object) if arr.dtype.kind == "U" else arr
+
+
+def _layout(group) -> dict:
+    """What a worker needs to lay out its arrays like the store (read from the store)."""
+    out = {"vars": {}, "step": np.asarray(group["step"][...]), "r": group["r"].shape[0],
+           "i": group["i"].shape[0] if "i" in group else 0}
+    for name, arr in group.arrays():
+        dims = tuple(arr.metadata.dimension_names or ())
+        if "seed" in dims and name != "seed":
+            out["vars"][name] = (dims[dims.index("seed") + 1:], np.dtype(arr.dtype))
+    return out
+
+
+def _attrs(config_toml: str, rho: str, engine: str) -> dict:
+    import numba
+    import xarray as xr
+    import zarr
+
+    from . import __version__
+
+    return {"config": config_toml, "rho": rho, "engine": engine,
+            "signoise_version": __version__, "numpy_version": np.__version__,
+            "numba_version": numba.__version__, "xarray_version": xr.__version__,
+            "zarr_version": zarr.__version__}
+
+
+__all__ = ["sweep", "plan", "Plan", "run_block", "schedule"]

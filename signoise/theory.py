@@ -1,0 +1,181 @@
+"""Theory oracles for sweeps: SNR, the control parameters of the phase boundaries, and a fit
+of their constant.
+
+- Cao, Chen, Belkin, Gu (NeurIPS 2022, arXiv:2202.06526), q > 2: benign overfitting when
+  ``n·SNR^q >= C``, harmful when ``n·SNR^q <= 1/C``, with ``SNR = ‖μ‖ / (σ_p √d)``.
+- Kou, Chen, Chen, Gu (ICML 2023, arXiv:2303.04145), ReLU with label flips p: test error → p
+  when ``n‖μ‖⁴ >= C σ_p⁴ d``, at least p + 0.1 when ``n‖μ‖⁴ <= C' σ_p⁴ d``.
+
+The control parameter is ``n·SNR^q`` (Cao) or ``n‖μ‖⁴/(σ_p⁴ d)`` (Kou); the boundary is the
+level set ``control = C``. Functions take plain numbers or arrays and broadcast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .rules import ConfigError, reject
+
+#: The theories with a known boundary, and the config keys their control parameter reads.
+THEORIES = ("cao", "kou")
+KEYS = ("data.n", "data.d", "data.mu_norm", "data.snr", "data.sigma_p", "model.q")
+
+
+def _num(x):
+    """A float array, or a float DataArray kept as such (so named dims broadcast)."""
+    return x.astype(float) if hasattr(x, "dims") else np.asarray(x, dtype=float)
+
+
+def snr(mu_norm, sigma_p, d):
+    """SNR = ‖μ‖ / (σ_p √d) (Cao et al. 2022)."""
+    return _num(mu_norm) / (_num(sigma_p) * np.sqrt(d))
+
+
+def cao_control(n, mu_norm, sigma_p, d, q):
+    """n·SNR^q: benign above a constant, harmful below (Cao et al. 2022, Theorems 4.3-4.4)."""
+    return _num(n) * snr(mu_norm, sigma_p, d) ** _num(q)
+
+
+def kou_control(n, mu_norm, sigma_p, d):
+    """n‖μ‖⁴ / (σ_p⁴ d): test error → p above a constant (Kou et al. 2023, Theorems 4.2-4.3)."""
+    mu = _num(mu_norm)
+    return _num(n) * mu ** 4 / (_num(sigma_p) ** 4 * _num(d))
+
+
+def control(theory: str, values: dict):
+    """The control parameter of ``theory`` from config values (``{"data.n": ..., ...}``).
+
+    ``values`` holds numbers or broadcastable arrays for ``data.n``, ``data.d``,
+    ``data.sigma_p``, ``model.q`` and one of ``data.mu_norm`` / ``data.snr``.
+    """
+    if theory not in THEORIES:
+        reject("theory", theory, "one of " + ", ".join(map(repr, THEORIES)))
+    v = {k: _num(x) for k, x in values.items()}
+    mu = v.get("data.mu_norm")
+    if mu is None:
+        mu = v["data.snr"] * v["data.sigma_p"] * np.sqrt(v["data.d"])
+    if theory == "cao":
+        return cao_control(v["data.n"], mu, v["data.sigma_p"], v["data.d"], v["model.q"])
+    return kou_control(v["data.n"], mu, v["data.sigma_p"], v["data.d"])
+
+
+def sweep_control(ds, theory: str):
+    """The control parameter over the grid axes of a sweep Dataset (an ``xarray.DataArray``).
+
+    Values come from the grid axes where a key is swept and from the stored config otherwise.
+    """
+    import tomllib
+
+    import xarray as xr
+
+    from .config import RunConfig
+
+    cfg = RunConfig.from_dict(tomllib.loads(ds.attrs["config"]))
+    grid = [d for d in ds.dims if d not in ("seed", "step", "j", "r", "i")]
+    values = {}
+    for key in KEYS:
+        if key in grid:
+            values[key] = ds[key].astype(float)
+        elif key == "data.mu_norm":
+            if "data.snr" not in grid:
+                values[key] = xr.DataArray(cfg.data.mu)
+        elif key != "data.snr":
+            values[key] = xr.DataArray(float(cfg.get(key)))
+    c = control(theory, values)
+    c.name = {"cao": "n·SNR^q", "kou": "n‖μ‖⁴/(σ_p⁴ d)"}[theory]
+    return c.broadcast_like(xr.Dataset({g: ds[g] for g in grid}))
+
+
+def fit_constant(control_values, error, threshold: float):
+    """Fit C of the boundary ``control = C`` to a phase diagram.
+
+    Each cell is called benign when its error is below ``threshold``; C is the threshold on
+    the control parameter that misclassifies the fewest cells (ties: the geometric middle of
+    the whole range of best cuts). A 0-1 fit like this is robust to the shape of the transition.
+
+    Returns
+    -------
+    (float, float)
+        C and the fraction of cells it misclassifies.
+    """
+    if hasattr(control_values, "dims") and hasattr(error, "dims"):
+        import xarray as xr
+
+        control_values, error = xr.broadcast(control_values, error)
+        error = error.transpose(*control_values.dims)
+    c = np.ravel(np.asarray(control_values, dtype=float))
+    e = np.ravel(np.asarray(error, dtype=float))
+    keep = np.isfinite(c) & np.isfinite(e) & (c > 0)
+    c, benign = c[keep], e[keep] < threshold
+    if c.size == 0:
+        raise ConfigError("fit_constant: no cell with a finite, positive control parameter")
+    order = np.argsort(c)
+    c, benign = c[order], benign[order]
+    # cut k: cells [0, k) predicted harmful, [k, N) predicted benign
+    wrong = np.r_[0, np.cumsum(benign)] + np.r_[np.cumsum(~benign[::-1])[::-1], 0]
+    best = np.flatnonzero(wrong == wrong.min())
+    lo, hi = best[0], best[-1]
+    left = c[lo - 1] if lo > 0 else c[0] / 2
+    right = c[hi] if hi < c.size else c[-1] * 2
+    return float(np.sqrt(left * right)), float(wrong.min() / c.size)
+
+
+def boundary(theory: str, const: float, x_key: str, y_key: str, x, fixed: dict):
+    """Points (x, y) of the boundary ``control = const`` for plotting over ``x``.
+
+    Solves for ``y_key`` in closed form when it is ``data.mu_norm``, ``data.snr``, ``data.d``
+    or ``data.n``; ``fixed`` gives the other keys (``data.n``, ``data.d``, ``data.sigma_p``,
+    ``model.q``). Returns ``(x, y)`` with NaN where there is no solution.
+    """
+    v = {k: _num(val) for k, val in fixed.items()}
+    v[x_key] = _num(x)
+    power = 4.0 if theory == "kou" else float(v.get("model.q", 3.0))
+    # control = A · mu^power · n / d^(power/2 or 1) with the other factors in A
+    trial = dict(v)
+    if y_key == "data.mu_norm":
+        trial[y_key] = 1.0
+        y = (const / control(theory, trial)) ** (1.0 / power)
+    elif y_key == "data.snr":
+        trial[y_key] = 1.0
+        y = (const / control(theory, trial)) ** (1.0 / power)
+    elif y_key == "data.n":
+        trial[y_key] = 1.0
+        y = const / control(theory, trial)
+    elif y_key == "data.d":
+        exponent = 1.0 if theory == "kou" else power / 2.0
+        trial[y_key] = 1.0
+        y = (control(theory, trial) / const) ** (1.0 / exponent)
+    else:
+        raise ConfigError(f"y = {y_key!r} is not allowed for a {theory} boundary: expected one "
+                          "of 'data.mu_norm', 'data.snr', 'data.d', 'data.n'")
+    with np.errstate(all="ignore"):
+        y = np.where(np.isfinite(y), y, np.nan)
+    return _num(x), y
+
+
+def sweep_boundary(ds, theory: str, const: float, x_key: str, y_key: str, num: int = 400):
+    """The boundary ``control = const`` across a sweep's phase diagram over (``x_key``,
+    ``y_key``): ``num`` points spanning the x axis, the other keys from the stored config."""
+    import tomllib
+
+    from .config import RunConfig
+
+    cfg = RunConfig.from_dict(tomllib.loads(ds.attrs["config"]))
+    fixed = {}
+    for key in KEYS:
+        if key in (x_key, y_key) or key == "data.snr":
+            continue
+        if key in ds.coords and ds[key].ndim == 0:  # an axis fixed with .sel
+            fixed[key] = float(ds[key])
+        else:
+            fixed[key] = cfg.data.mu if key == "data.mu_norm" else float(cfg.get(key))
+    xv = _num(ds[x_key].values)
+    lo, hi = xv.min(), xv.max()
+    log = lo > 0 and xv.size > 2 and np.allclose(np.diff(np.log(np.sort(xv))),
+                                                 np.log(hi / lo) / (xv.size - 1), rtol=1e-6)
+    xs = np.geomspace(lo, hi, num) if log else np.linspace(lo, hi, num)
+    return boundary(theory, const, x_key, y_key, xs, fixed)
+
+
+__all__ = ["sweep_boundary", "snr", "cao_control", "kou_control", "control", "sweep_control", "fit_constant",
+           "boundary", "THEORIES"]
