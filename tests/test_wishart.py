@@ -4,8 +4,9 @@ Every statistical check is a two-sample z-score between the two samplers at fixe
 z = (mean_a − mean_b) / sqrt(var_a/N + var_b/N). Under equality in law each z is close to
 N(0, 1); we require max |z| < Z_MAX = 5 over all compared statistics (at most ~1600 of them,
 so a true null fails with probability < 1600 · 5.7e-7 ≈ 1e-3, and the seeds are fixed, so the
-test is deterministic; the values reached are 3.1 and 3.4). A power check shows the same statistic rejects a one-dimension error
-in d (the Wishart degrees of freedom) by a wide margin (|z| = 14.5 and 12.7).
+test is deterministic; the values reached are 3.1 and 3.4). A power check shows the same
+statistic rejects a one-dimension error in d (the Wishart degrees of freedom) by a wide margin
+(|z| = 14.5 and 12.7).
 """
 
 import numpy as np
