@@ -281,7 +281,7 @@ def population_test_error(problem: Problem, ds, cfg, points: int = 100_000,
         evals, evecs = np.linalg.eigh(C)                   # C may be singular: no Cholesky
         root = evecs * np.sqrt(np.clip(evals, 0.0, None))
         Zn = root @ rng.standard_normal((2 * m, points))  # (2m, points) noise pre-activations
-        loss = err = clean = 0.0
+        loss = clean = 0.0
         per_point = np.zeros(points)
         for yt in (1.0, -1.0):
             H = np.empty((2, m, points, 2))
