@@ -74,6 +74,9 @@ def step_coef(code, theta, H, dHn, K, P, y, ysign, omega_in, q, a,
         _grad_at(Hs, ys, omega, q, a, f, loss, d1, d2, Q)
         return L
 
+    if code == PEGR:                      # GD part and penalty in one pass
+        pegr_coef(H, ys, d1, d2, omega, P, q, a, 0.5 * theta[0], Q)
+        return L
     gd_coef(H, ys, d1, omega, q, a, Q)
     if code == FLOODING:
         if L < theta[0]:
@@ -83,8 +86,6 @@ def step_coef(code, theta, H, dHn, K, P, y, ysign, omega_in, q, a,
         norm = math.sqrt(fdot(Q, dH))
         if norm > theta[0]:
             lincomb(Q, theta[0] / norm, Q, 0.0, Q)
-    elif code == PEGR:
-        pegr_coef(H, ys, d1, d2, omega, P, q, a, 0.5 * theta[0], Q)
     elif code == GR:
         delta_preacts(Q, K, dH)           # v = g, so λ H g is added
         hvp_coef(H, dH, ys, d1, d2, omega, q, a, theta[0], Q)
