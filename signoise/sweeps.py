@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .batch import schedule
 from .config import RunConfig
 from .rules import ConfigError, reject
 
@@ -110,12 +111,6 @@ def _cell_config(base: RunConfig, changes: dict) -> RunConfig:
     own = {k: v for k, v in changes.items() if k != "algorithm.name" and not (
         k.startswith("algorithm.") and k.split(".", 1)[1] not in takes)}
     return RunConfig.from_dict(d).updated(own)
-
-
-def schedule(cfg: RunConfig) -> np.ndarray:
-    """The recorded steps of a run: 0, every, 2·every, ..., steps."""
-    t = cfg.train
-    return np.unique(np.r_[np.arange(0, t.steps, t.record_every), t.steps])
 
 
 # ----------------------------------------------------------------------------------------
@@ -330,7 +325,7 @@ def _schema(p: Plan, rho: str, engine: str):
                                            "data.n_test": 1})], seeds=[int(p.seeds[0])],
                            engine=engine, rho=rho, quiet=True)
     kinds = {(c.train.steps, c.train.record_every): c for c in p.configs}
-    steps = np.unique(np.concatenate([schedule(c) for c in kinds.values()]))
+    steps = np.unique(np.concatenate([schedule(c.train) for c in kinds.values()]))
     coords = {key: _coord(values) for key, values in p.axes.items()}
     coords.update(seed=p.seeds, step=steps, j=np.array([1, -1]),
                   r=np.arange(max(c.model.m for c in p.configs)))
@@ -377,4 +372,4 @@ def _attrs(config_toml: str, rho: str, engine: str) -> dict:
             "zarr_version": zarr.__version__}
 
 
-__all__ = ["sweep", "plan", "Plan", "run_block", "schedule"]
+__all__ = ["sweep", "plan", "Plan", "run_block"]
