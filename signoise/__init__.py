@@ -11,11 +11,11 @@ from .config import (AlgorithmSpec, DataSpec, ModelSpec, RunConfig, SweepSpec, T
 from .data import Problem, sample_problem  # noqa: E402
 from .io import save_dataset  # noqa: E402
 from .rules import ConfigError  # noqa: E402
-from .batch import simulate_batch  # noqa: E402
-from .simulate import simulate  # noqa: E402
+from .simulate import simulate, simulate_batch  # noqa: E402
+from .results import config_of  # noqa: E402
 from .store import cell_statistic, open_sweep  # noqa: E402
 from .sweeps import sweep  # noqa: E402
 
 __all__ = ["RunConfig", "DataSpec", "ModelSpec", "AlgorithmSpec", "TrainSpec", "SweepSpec",
            "load_config", "dump_config", "Problem", "sample_problem", "simulate", "simulate_batch",
-           "save_dataset", "ConfigError", "sweep", "open_sweep", "cell_statistic", "__version__"]
+           "save_dataset", "config_of", "ConfigError", "sweep", "open_sweep", "cell_statistic", "__version__"]

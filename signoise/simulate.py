@@ -1,78 +1,40 @@
-"""``simulate``: the single entry point for one run; returns an ``xarray.Dataset``.
-
-The driver samples (or takes) a problem, hands it to an engine's ``Runner``, advances the
-compiled kernel from one recorded step to the next, and records γ, ρ and the metrics.
+"""The entry points: :func:`simulate` (one run) and :func:`simulate_batch` (many), both thin
+layers over the one driver (:mod:`signoise.driver`) and the one Dataset builder
+(:mod:`signoise.results`). A single run *is* a batch of one, so the two agree by construction.
 """
 
 from __future__ import annotations
 
-import contextlib
-import sys
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from . import __version__
-from .algorithms import ALGORITHMS
-from .data import STREAM_ALGO, Problem, rng_for, sample_problem
-from .engines import get_engine
-from .engines.common import (CONVERGED, DIVERGED, METRICS, RUNNING, Params,
-                             single_threaded_blas)
+from . import driver, results
+from .data import Problem
+from .interrupt import Interrupted
 from .rules import reject
 
 
-def check_problem(problem: Problem, cfg):
-    """A user-given problem must match the config's shapes."""
-    problem.validate(m=cfg.model.m)
-    for key, have, want in (("n", problem.n, cfg.data.n), ("d", problem.d, cfg.data.d)):
-        if have != want:
-            reject(f"problem.{key}", have, f"data.{key} = {want} from the config")
+def as_config(cfg):
+    """A :class:`~signoise.config.RunConfig`, or a path to a TOML file holding one."""
+    from .config import RunConfig, load_config
 
-
-def _problem(cfg, engine, seed, problem):
-    """The run's problem: given, explicit, or Wishart-reduced (SPEC §3, signoise.wishart)."""
-    wishart = cfg.data.sampler == "wishart"
-    if wishart and engine != "gram":
-        reject("engine", engine, "'gram' with data.sampler = 'wishart' (it draws inner "
-               "products, not weights); use data.sampler = 'explicit' for engine 'weights'")
-    if problem is None:
-        from .wishart import sample_reduced
-
-        return (sample_reduced if wishart else sample_problem)(cfg, seed)
-    if wishart and problem.d == 1 + cfg.data.n + 2 * cfg.model.m and problem.n == cfg.data.n:
-        problem.validate(m=cfg.model.m)  # a reduced problem from wishart.sample_reduced
-    else:
-        check_problem(problem, cfg)
-    return problem
-
-
-def progress(total, quiet, unit="step"):
-    """A tqdm bar on a terminal; nothing when piped or quiet."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit=unit, disable=quiet or not sys.stderr.isatty(), leave=False)
-
-
-def make_runner(cfg, engine, seed, problem=None):
-    """The engine's Runner for one run: inputs from ``problem`` (or sampled), algorithm stream."""
-    E = get_engine(engine)
-    if engine == "gram" and not ALGORITHMS[cfg.algorithm.name].in_span:
-        reject("algorithm.name", cfg.algorithm.name,
-               "an algorithm that keeps w − w0 in span{μ, ξ_i} on engine 'gram' "
-               "(this one leaves the span: use engine='weights', CLI --engine weights)")
-    problem = _problem(cfg, engine, seed, problem)
-    runner = E.Runner(E.prepare(problem), Params.from_config(cfg), rng_for(seed, STREAM_ALGO))
-    return runner, problem
+    if isinstance(cfg, RunConfig):
+        return cfg
+    if isinstance(cfg, (str, Path)):
+        return load_config(cfg)
+    reject("cfg", type(cfg).__name__, "a RunConfig or the path of a TOML config file", TypeError)
 
 
 def simulate(cfg, engine: str = "gram", problem: Problem | None = None, seed: int | None = None,
-             quiet: bool = False) -> xr.Dataset:
+             quiet: bool = False, start: xr.Dataset | None = None) -> xr.Dataset:
     """Train one network and record its signal-noise decomposition over iterations.
 
     Parameters
     ----------
-    cfg : RunConfig
-        The run (data, model, algorithm, train sections).
+    cfg : RunConfig or path
+        The run (data, model, algorithm, train sections), or a TOML file.
     engine : {"gram", "weights"}
         "gram" trains the coefficients γ, ρ at O(m n²) per step (SPEC §3); "weights" trains
         the explicit filters W (2, m, d). On the same problem both give the same numbers.
@@ -80,115 +42,112 @@ def simulate(cfg, engine: str = "gram", problem: Problem | None = None, seed: in
         Explicit data and initial weights (e.g. from :func:`sample_problem` or built by hand);
         drawn from ``cfg`` and ``seed`` if not given.
     seed : int, optional
-        Overrides ``cfg.seed``.
+        Overrides ``cfg.seed`` (the stored config then holds this seed).
     quiet : bool
         Never show a progress bar.
+    start : xarray.Dataset, optional
+        A previous result of this run to continue from (its final state and random stream) up
+        to ``cfg.train.steps``; the config may differ from the one that made ``start`` only in
+        its ``train`` section. Two half runs equal one full run, bit for bit.
 
     Returns
     -------
     xarray.Dataset
         ``gamma (step, j, r)``, ``rho (step, j, r, i)``, the metrics of
-        :data:`~signoise.engines.common.METRICS` over ``step``, summaries ``gamma_max (step, j)``,
-        ``rho_bar_max (step)``, ``rho_under_min (step)``, ``rho_bar_mean (step)``, labels
-        ``y``/``y_true`` (i), and ``diverged``, ``stopped_at``. Attributes: the config as TOML,
-        seed, engine, versions.
+        :data:`~signoise.engines.common.METRICS` over ``step``, summaries ``gamma_max (step,
+        j)``, ``rho_bar_max``, ``rho_under_min``, ``rho_bar_mean`` (step), labels ``y``,
+        ``y_true`` (i), ``diverged``, ``stopped_at``, the final state ``state_*``. Attributes:
+        the config as TOML, seed, engine, status ("finished", "converged", "diverged") and
+        versions. A run that stops early keeps its final state at later records (converged)
+        or has NaN there (diverged: every record at and after ``stopped_at``).
+
+    Raises
+    ------
+    signoise.interrupt.Interrupted
+        When interrupted (SIGINT/SIGTERM under :func:`signoise.interrupt.handle_signals`);
+        its ``partial`` holds what was computed, status "interrupted".
     """
-    seed = cfg.seed if seed is None else int(seed)
-    runner, problem = make_runner(cfg, engine, seed, problem)
-    steps, every = cfg.train.steps, cfg.train.record_every
-    records = [_record(runner)]
-    status = RUNNING
-    blas = single_threaded_blas() if engine == "gram" else contextlib.nullcontext()
-    with blas, progress(steps, quiet) as bar:
-        while runner.t < steps and status == RUNNING:
-            done, status = runner.advance(min(every - runner.t % every, steps - runner.t))
-            bar.update(done)
-            if status == CONVERGED and done == 0:
-                break  # the threshold was met exactly at the last recorded step
-            records.append(_record(runner))
-    return _dataset(records, problem, cfg, seed, engine, status, runner.t)
-
-
-def _record(runner):
-    gamma, rho, resid = runner.coefficients()
-    with np.errstate(all="ignore"):
-        values = runner.evaluate()
-    return {"step": runner.t, "gamma": gamma, "rho": rho, "residual_norm": resid,
-            "metrics": values}
-
-
-def rho_summaries(rho, y):
-    """max ρ̄, min ρ̲ and mean_i max_r ρ̄_{y_i,r,i} over the trailing (j, r, i) axes of ρ."""
-    own = y[..., None, None, :] == np.array([1.0, -1.0])[:, None, None]   # y_i = j, (..., 2, 1, n)
-    rho_bar = np.where(own, rho, -np.inf)
-    return (rho_bar.max(axis=(-3, -2, -1)), np.where(~own, rho, np.inf).min(axis=(-3, -2, -1)),
-            rho_bar.max(axis=-2).max(axis=-2).mean(axis=-1))
-
-
-def _dataset(records, problem, cfg, seed, engine, status, t_end):
-    steps = np.array([r["step"] for r in records])
-    coords = {"step": steps, "j": np.array([1, -1]), "r": np.arange(cfg.model.m),
-              "i": np.arange(problem.n)}
-    gamma = np.stack([r["gamma"] for r in records])
-    rho = np.stack([r["rho"] for r in records])
-    bar_max, under_min, bar_mean = rho_summaries(rho, problem.y)
-    data = {
-        "gamma": (("step", "j", "r"), gamma), "rho": (("step", "j", "r", "i"), rho),
-        "gamma_max": (("step", "j"), gamma.max(axis=2)),
-        "rho_bar_max": ("step", bar_max), "rho_under_min": ("step", under_min),
-        "rho_bar_mean": ("step", bar_mean),
-        "y": ("i", problem.y), "y_true": ("i", problem.y_true),
-        "diverged": ((), status == DIVERGED), "stopped_at": ((), t_end),
-    }
-    values = np.stack([r["metrics"] for r in records])
-    for k, name in enumerate(METRICS):
-        data[name] = ("step", values[:, k])
-    if engine == "weights":
-        data["residual_norm"] = (("step", "j", "r"), np.stack([r["residual_norm"] for r in records]))
-    ds = xr.Dataset(data, coords=coords)
-    ds.attrs.update(run_attrs(cfg, seed, engine, status))
-    describe(ds)
+    cfg = as_config(cfg)
+    if seed is not None and int(seed) != cfg.seed:
+        cfg = cfg.updated({"seed": int(seed)})
+    run = driver.prepare(cfg, cfg.seed, engine, problem)
+    begin = None if start is None else _start(start, cfg, engine)
+    rec = driver.run([run], engine, record_rho="full", quiet=quiet, start=begin)
+    ds = results.single(results.build(rec, [run], engine), cfg)
+    if rec.status[0] == driver.INTERRUPTED:
+        raise Interrupted(f"interrupted at step {int(rec.stopped_at[0])}", partial=ds)
     return ds
 
 
-def run_attrs(cfg, seed, engine, status):
-    """Attributes of a run's Dataset: the config as TOML, seed, engine, status, versions."""
-    return {"config": cfg.to_toml(), "seed": seed, "engine": engine,
-            "status": {RUNNING: "finished", DIVERGED: "diverged", CONVERGED: "converged"}[status],
-            "algorithm": cfg.algorithm.name, "mu_norm": cfg.data.mu, "snr": cfg.data.SNR,
-            **version_attrs(engine)}
+def _start(ds, cfg, engine) -> dict:
+    """The driver's starting point from a previous result ``ds`` of the same run."""
+    prev = results.config_of(ds)
+    same = {k: v for k, v in prev.to_dict().items() if k != "train"}
+    if same != {k: v for k, v in cfg.to_dict().items() if k != "train"}:
+        reject("start", "<a result of another run>", "a result of the same config and seed "
+               "(only the train section may differ)")
+    if ds.attrs.get("engine") != engine:
+        reject("engine", engine, f"{ds.attrs.get('engine')!r}, the engine of the start result")
+    if ds.attrs.get("status") == "diverged":
+        reject("start", "<a diverged run>", "a finite state to continue from")
+    t = int(ds["stopped_at"])
+    if t > cfg.train.steps:
+        reject("train.steps", cfg.train.steps, f"an integer >= {t}, the step the start run reached")
+    state = {name[len("state_"):]: ds[name].values[None] for name in ds.data_vars
+             if name.startswith("state_") and name != "state_rng"}
+    return {"t": t, "state": state, "rng_states": [str(ds["state_rng"].values)]}
 
 
-def version_attrs(engine):
-    import numba
+def simulate_batch(cfgs, seeds=None, engine: str = "gram", record_rho: str = "summary",
+                   quiet: bool = False) -> xr.Dataset:
+    """Many runs of equal shapes in one compiled call; each run's numbers equal
+    :func:`simulate`'s, whatever the thread count.
 
-    return {"backend": "numba-cpu" if engine in ("gram", "weights") else engine,
-            "signoise_version": __version__, "numpy_version": np.__version__,
-            "numba_version": numba.__version__, "xarray_version": xr.__version__}
+    Parameters
+    ----------
+    cfgs : RunConfig or sequence of RunConfig
+        One config per run, or one config for all. Runs may differ in any value (‖μ‖, d, lr,
+        flip, algorithm, ...) but must share n, m, n_test, steps and record_every.
+    seeds : sequence of int, optional
+        One seed per run (default: each config's seed).
+    engine : {"gram", "weights"}
+        "gram" advances all runs in one kernel, ``prange`` over runs; "weights" one by one.
+    record_rho : {"summary", "full"}
+        "full" keeps ``rho (run, step, j, r, i)``; "summary" keeps only ``rho_bar_max``,
+        ``rho_under_min`` and ``rho_bar_mean`` (never the full array), so 10^5 runs fit in memory.
+
+    Returns
+    -------
+    xarray.Dataset
+        The variables of :func:`simulate` with a leading ``run`` dimension, coordinates
+        ``seed (run)`` and, for each config key that differs between runs, that key (e.g.
+        ``data.mu_norm (run)``); per-run ``config`` (TOML; see :func:`signoise.config_of`),
+        ``status``, ``diverged`` and ``stopped_at``; all on the full schedule of recorded steps.
+    """
+    cfgs, seeds = _normalise(cfgs, seeds, record_rho)
+    runs = [driver.prepare(c, s, engine) for c, s in zip(cfgs, seeds)]
+    rec = driver.run(runs, engine, record_rho=record_rho, quiet=quiet)
+    ds = results.build(rec, runs, engine)
+    if np.any(rec.status == driver.INTERRUPTED):
+        raise Interrupted(f"interrupted at step {int(rec.stopped_at.max())}", partial=ds)
+    return ds
 
 
-LONG_NAMES = {
-    "gamma": "signal learning γ_{j,r}", "rho": "noise memorisation ρ_{j,r,i}",
-    "gamma_max": "max_r γ_{j,r}", "rho_bar_max": "max_{i,r} ρ̄ (ρ where y_i = j)",
-    "rho_under_min": "min_{i,r} ρ̲ (ρ where y_i = −j)",
-    "rho_bar_mean": "mean_i max_r ρ̄_{y_i,r,i}",
-    "train_loss": "training loss L_S", "train_error": "training 0-1 error (observed labels)",
-    "test_loss": "test loss (observed labels)", "test_error": "test 0-1 error (observed labels)",
-    "test_error_clean": "test 0-1 error (true labels)",
-    "margin_min": "min_i y_i f(x_i)", "margin_max": "max_i y_i f(x_i)",
-    "grad_sq": "‖∇L_S‖²", "example_grad_sq": "(1/n) Σ_i ‖∇ℓ_i‖²",
-    "grad_var": "pattern-learning variance (1/n) Σ_i ‖∇ℓ_i − ∇L_S‖²",
-    "grad_var_signal": "its part along μ", "grad_var_noise": "its part orthogonal to μ",
-    "hessian_trace": "Tr ∇²L_S",
-    "residual_norm": "‖W − W0 − projection on span{μ, ξ_i}‖",
-}
+def _normalise(cfgs, seeds, record_rho):
+    if not isinstance(cfgs, (list, tuple)):
+        cfgs = [cfgs] * (1 if seeds is None else len(seeds))
+    cfgs = [as_config(c) for c in cfgs]
+    seeds = [c.seed for c in cfgs] if seeds is None else [int(s) for s in seeds]
+    if not cfgs or len(seeds) != len(cfgs):
+        reject("seeds", len(seeds), f"one seed per config ({len(cfgs)} configs, at least one)")
+    if record_rho not in ("summary", "full"):
+        reject("record_rho", record_rho, "'summary' or 'full'")
+    driver.check_shared(cfgs)
+    # each run's config holds its own seed (one copy per distinct (config, seed) pair)
+    made = {}
+    cfgs = [c if c.seed == s else made.setdefault((id(c), s), c.updated({"seed": s}))
+            for c, s in zip(cfgs, seeds)]
+    return cfgs, seeds
 
 
-def describe(ds):
-    """Attach long names to the variables of a result."""
-    for name, text in LONG_NAMES.items():
-        if name in ds:
-            ds[name].attrs["long_name"] = text
-
-
-__all__ = ["simulate"]
+__all__ = ["simulate", "simulate_batch", "as_config"]

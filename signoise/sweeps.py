@@ -3,7 +3,7 @@
 The grid comes from the config's ``[sweep]`` section (DESIGN.md): one axis per config key,
 ``seeds = K`` runs per cell (seeds ``seed, seed + 1, ..., seed + K − 1``). Cells are computed
 in blocks (one chunk of the store) by :func:`run_block`, which groups runs of equal shapes
-into :func:`~signoise.batch.simulate_batch` calls. Serial, local processes and a Dask
+into :func:`~signoise.simulate_batch` calls. Serial, local processes and a Dask
 cluster run the same :func:`run_block`, so a cell's numbers depend only on its config and
 seed (DESIGN.md, principle 4), never on the executor, the worker count or the block size.
 """
@@ -21,12 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .batch import schedule
+from .driver import SHAPE_KEYS, schedule
+from .results import NOT_IN_STORE
 from .config import RunConfig
 from .rules import ConfigError, reject
 
-#: Keys a run's array shapes depend on; runs that share them go into one simulate_batch call.
-SHAPE_KEYS = ("data.n", "model.m", "data.n_test", "train.steps", "train.record_every")
 #: Runs per block aimed at when choosing the block size.
 BLOCK_RUNS = 200
 
@@ -135,7 +134,7 @@ def run_block(cell_tomls: list, seeds, layout: dict, rho: str = "summary", engin
         Name -> array of shape (cells, seeds, ...) padded with NaN where a cell has fewer
         steps, filters or examples than the store.
     """
-    from .batch import simulate_batch
+    from .simulate import simulate_batch
 
     cfgs = [RunConfig.from_dict(tomllib.loads(t)) for t in cell_tomls]
     seeds = np.asarray(seeds, dtype=np.int64)
@@ -151,7 +150,7 @@ def run_block(cell_tomls: list, seeds, layout: dict, rho: str = "summary", engin
     for members in groups.values():
         batch = [cfgs[k] for k in members for _ in seeds]
         ds = simulate_batch(batch, seeds=np.tile(seeds, len(members)).tolist(), engine=engine,
-                            rho=rho, quiet=True)
+                            record_rho=rho, quiet=True)
         where = np.searchsorted(steps, ds["step"].values)
         for name, (dims, _) in layout["vars"].items():
             values = ds[name].transpose("run", *dims).values
@@ -238,7 +237,7 @@ def sweep(cfg: RunConfig, store, workers: int | None = None, client=None, rho: s
     """Run the grid × seeds of ``cfg.sweep`` into a resumable Zarr store; return it opened.
 
     Each cell is trained ``sweep.seeds`` times (seeds ``cfg.seed + k``) with
-    :func:`~signoise.batch.simulate_batch`; blocks of cells are written as they finish.
+    :func:`~signoise.simulate_batch`; blocks of cells are written as they finish.
     Calling again with the same config on an existing store computes only the missing cells;
     a store made by another config is an error.
 
@@ -257,7 +256,7 @@ def sweep(cfg: RunConfig, store, workers: int | None = None, client=None, rho: s
         "summary" stores ``rho_bar_max``, ``rho_under_min``, ``rho_bar_mean`` over steps;
         "full" also stores ``rho (..., seed, step, j, r, i)``.
     engine : str
-        Passed to :func:`~signoise.batch.simulate_batch`.
+        Passed to :func:`~signoise.simulate_batch`.
     block : int, optional
         Cells of the last grid axis per block (chunk); default about 200 runs per block.
         Fixed when the store is created.
@@ -318,12 +317,12 @@ def _progress(total, quiet):
 
 def _schema(p: Plan, rho: str, engine: str):
     """Coordinates and variables of the store, from one short probe run of the first cell."""
-    from .batch import simulate_batch
+    from .simulate import simulate_batch
 
     first = p.configs[0]
     probe = simulate_batch([first.updated({"train.steps": 1, "train.record_every": 1,
                                            "data.n_test": 1})], seeds=[int(p.seeds[0])],
-                           engine=engine, rho=rho, quiet=True)
+                           engine=engine, record_rho=rho, quiet=True)
     kinds = {(c.train.steps, c.train.record_every): c for c in p.configs}
     steps = np.unique(np.concatenate([schedule(c.train) for c in kinds.values()]))
     coords = {key: _coord(values) for key, values in p.axes.items()}
@@ -334,7 +333,8 @@ def _schema(p: Plan, rho: str, engine: str):
     grid = tuple(p.axes)
     variables = {}
     for name, da in probe.data_vars.items():
-        if da.dims[:1] != ("run",) or not set(da.dims[1:]) <= {"step", "j", "r", "i"}:
+        if (da.dims[:1] != ("run",) or not set(da.dims[1:]) <= {"step", "j", "r", "i"}
+                or name in NOT_IN_STORE):
             continue
         dtype = da.dtype if da.dtype.kind in "fb" else np.dtype(np.int64)
         variables[name] = (grid + ("seed",) + da.dims[1:], dtype, dict(da.attrs))

@@ -200,7 +200,7 @@ def test_simulate_batch_draws_wishart_runs_like_simulate():
     cfg = make_cfg(data__sampler="wishart", data__d=10**8, data__mu_norm=3e4,
                    model__sigma0=1e-5, train__lr=2e-8, train__steps=20)
     cfgs = [cfg.updated({"data.mu_norm": mu}) for mu in (1e4, 3e4, 1e5)]
-    batch = sn.simulate_batch(cfgs, [0, 1, 2], rho="full")
+    batch = sn.simulate_batch(cfgs, [0, 1, 2], record_rho="full")
     assert float(np.abs(batch.gamma).max()) > 1.0           # the runs learn
     for k, (c, s) in enumerate(zip(cfgs, [0, 1, 2])):
         one = sn.simulate(c, seed=s, quiet=True)

@@ -2,7 +2,7 @@
 
 Runs of the Kou et al. setting (n = 20, m = 10, ReLU, 100 GD steps, 1000 test points,
 records every 25 steps) drawn with the Wishart sampler at d = 1000, each with its own seed,
-through ``signoise.simulate_batch(cfgs, seeds, engine="gram", rho="summary")``.
+through ``signoise.simulate_batch(cfgs, seeds, engine="gram", record_rho="summary")``.
 
     python experiments/benchmarks/bench_batch.py
 """
@@ -44,7 +44,7 @@ def main(argv=None):
         def run():
             numba.set_num_threads(t)
             sn.simulate_batch([cfg] * b, [next(seeds) for _ in range(b)], engine="gram",
-                              rho="summary")
+                              record_rho="summary")
         return run
 
     med = _bench.side_by_side({(t, b): call(t, b) for t in threads for b in batches}, rounds)

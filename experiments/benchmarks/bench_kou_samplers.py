@@ -34,7 +34,7 @@ def run_cell_row(sampler, d, mu_values, seeds, n_test, record_every):
     base = kou_config(d=d, n_test=n_test, sampler=sampler, record_every=record_every)
     cfgs = [base.updated({"data.mu_norm": mu}) for mu in mu_values for _ in range(seeds)]
     ds = sn.simulate_batch(cfgs, list(range(seeds)) * len(mu_values), engine="gram",
-                           rho="summary", quiet=True)
+                           record_rho="summary", quiet=True)
     return ds.test_error.isel(step=-1).values.reshape(len(mu_values), seeds)
 
 

@@ -189,38 +189,117 @@ def evaluate_kernel(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, beta, bias, q, a, 
     metrics(H, y, Ht, y_t, y_true_t, K, xmu, G[0, 0], q, a, out)
 
 
+class Batch:
+    """B runs of this engine stacked on a leading axis; one ``prange`` kernel advances them all.
+
+    Each run's arithmetic is that of a lone :func:`advance` call, so a run's numbers do not
+    depend on the batch it is in or on the thread count. All runs share n, m and n_test.
+    """
+
+    def __init__(self, inputs: list, params: list):
+        self.params = params
+        B = len(inputs)
+        first = inputs[0]
+        for name in ("G", "Z0", "b0", "y", "y_true", "Gt", "Z0t", "y_t", "y_true_t"):
+            arr = np.empty((B,) + getattr(first, name).shape)
+            for b, inp in enumerate(inputs):
+                arr[b] = getattr(inp, name)
+            setattr(self, name, arr)
+        self.beta = np.zeros_like(self.Z0)
+        self.bias = self.b0.copy()
+        self.q, self.a, self.lr, self.thr = (np.array([getattr(p, k) for p in params])
+                                             for k in ("q", "a", "lr", "loss_threshold"))
+        self.use_bias = np.array([p.use_bias for p in params], dtype=np.bool_)
+        self.code = np.array([p.code for p in params], dtype=np.int64)
+        self.theta = np.stack([p.theta for p in params])
+        # the noise factor F (F Fᵀ = G) only where the rule draws weight noise; zeros elsewhere
+        self.F = np.zeros_like(self.G)
+        for b, p in enumerate(params):
+            if needs_eval_noise(p.code):
+                self.F[b] = noise_factor(self.G[b])
+
+    @property
+    def noise_width(self):
+        """Gaussian weight-noise draws per filter: one per basis vector, one for the bias."""
+        return [self.G.shape[1] + 1] * self.G.shape[0]
+
+    def advance(self, nsteps, omega, ysign, zeta, active):
+        """Advance the ``active`` runs by up to ``nsteps``; returns (done, status) per run.
+
+        ``omega``, ``ysign``, ``zeta``: per run, the random inputs of these steps
+        (:func:`~signoise.engines.common.draw_inputs`; empty for a rule that has none).
+        """
+        B, n = self.y.shape
+        done, status = np.zeros(B, np.int64), np.zeros(B, np.int64)
+        advance_batch(self.G, self.Z0, self.y, self.y_true, self.beta, self.bias, self.q, self.a,
+                      self.use_bias, self.lr, self.code, self.theta, nsteps, self.thr,
+                      _stack(omega, 1.0 / n), _stack(ysign, 1.0), _stack(zeta, 0.0), self.F,
+                      active, done, status)
+        return done, status
+
+    def evaluate(self, out):
+        """Fill ``out`` (B, len(METRICS)) with every run's metrics."""
+        evaluate_batch(self.G, self.Z0, self.y, self.y_true, self.Gt, self.Z0t, self.y_t,
+                       self.y_true_t, self.beta, self.bias, self.q, self.a, self.use_bias, out)
+
+    def coefficients(self):
+        """(γ (B, 2, m), ρ (B, 2, m, n), None): γ = j β_0 ‖μ‖², ρ_i = β_i ‖ξ_i‖² (no residual)."""
+        sq = np.einsum("bii->bi", self.G)
+        gamma = np.array([1.0, -1.0])[None, :, None] * self.beta[:, :, :, 0] * sq[:, None, None, 0]
+        return gamma, self.beta[:, :, :, 1:] * sq[:, None, None, 1:], None
+
+    def get_state(self):
+        """The state a run continues from: β (B, 2, m, n+1) and the biases (B, 2, m)."""
+        return {"beta": self.beta, "bias": self.bias}
+
+    def set_state(self, state):
+        self.beta[...] = state["beta"]
+        self.bias[...] = state["bias"]
+
+
+def _stack(arrays, fill):
+    """Stack per-run random inputs; runs without any (empty) get the neutral value ``fill``
+    (weight 1/n, label sign 1, zero noise), which their rule ignores or which equals GD."""
+    if len(arrays) == 1:
+        return arrays[0][None]
+    longest = max(arrays, key=lambda a: a.shape[0])
+    return np.stack([a if a.shape[0] == longest.shape[0] else np.full(longest.shape, fill)
+                     for a in arrays])
+
+
 class Runner:
-    """One run on this engine: its inputs, state, parameters and random stream."""
+    """One run of this engine (a :class:`Batch` of one): ``state = (β, bias)``, ``advance(k)``,
+    ``evaluate()``, ``coefficients()``. Random inputs come from ``rng`` in step order."""
 
     def __init__(self, inp: GramInputs, params, rng):
         self.inp, self.params, self.rng = inp, params, rng
-        self.state = init_state(inp)
-        self.F = noise_factor(inp.G) if needs_eval_noise(params.code) else np.empty((0, 0))
+        self.batch = Batch([inp], [params])
         self.t = 0
 
+    @property
+    def state(self):
+        return self.batch.beta[0], self.batch.bias[0]
+
+    @state.setter
+    def state(self, value):
+        self.batch.set_state({"beta": value[0], "bias": value[1]})
+
     def advance(self, nsteps):
-        inp, p = self.inp, self.params
-        n, m = inp.y.shape[0], inp.Z0.shape[1]
-        omega, ysign, eps = draw_inputs(p, self.rng, self.t, nsteps, n, m, n + 2)
-        done, status = advance(inp.G, inp.Z0, inp.y, inp.y_true, *self.state, p.q, p.a,
-                               p.use_bias, p.lr, p.code, p.theta, nsteps, p.loss_threshold,
-                               omega, ysign, eps, self.F)
-        self.t += done
-        return done, status
+        n, m = self.inp.y.shape[0], self.inp.Z0.shape[1]
+        omega, ysign, zeta = draw_inputs(self.params, self.rng, self.t, nsteps, n, m, n + 2)
+        done, status = self.batch.advance(nsteps, [omega], [ysign], [zeta], np.ones(1, np.bool_))
+        self.t += int(done[0])
+        return int(done[0]), int(status[0])
 
     def evaluate(self):
-        inp, p = self.inp, self.params
-        out = np.empty(len(METRICS))
-        evaluate_kernel(inp.G, inp.Z0, inp.y, inp.y_true, inp.Gt, inp.Z0t, inp.y_t,
-                        inp.y_true_t, *self.state, p.q, p.a, p.use_bias, out)
-        return out
+        out = np.empty((1, len(METRICS)))
+        self.batch.evaluate(out)
+        return out[0]
 
     def coefficients(self):
         """(γ (2, m), ρ (2, m, n), out-of-span residual norm (2, m) = 0)."""
-        beta, _ = self.state
-        sq = self.inp.sq_norms
-        j = np.array([1.0, -1.0])[:, None]
-        return j * beta[:, :, 0] * sq[0], beta[:, :, 1:] * sq[None, None, 1:], np.zeros(beta.shape[:2])
+        gamma, rho, _ = self.batch.coefficients()
+        return gamma[0], rho[0], np.zeros(gamma.shape[1:])
 
 
 @njit(cache=True, parallel=True)

@@ -113,69 +113,115 @@ def advance(X, K, y, W, bias, q, a, use_bias, lr, code, theta, nsteps, loss_thre
     return nsteps, RUNNING
 
 
+class Batch:
+    """B runs in weight space, advanced one after the other by the compiled :func:`advance`
+    (their d may differ). Same interface as :class:`signoise.engines.gram.Batch`."""
+
+    def __init__(self, inputs: list, params: list):
+        self.inputs, self.params = inputs, params
+        self.W = [inp.W0.copy() for inp in inputs]
+        self.bias = [inp.b0.copy() for inp in inputs]
+        self.K = [inp.X @ inp.X.T + (1.0 if p.use_bias else 0.0) for inp, p in zip(inputs, params)]
+
+    @property
+    def noise_width(self):
+        """Gaussian weight-noise draws per filter: d weights and the bias."""
+        return [inp.X.shape[1] + 1 for inp in self.inputs]
+
+    def advance(self, nsteps, omega, ysign, zeta, active):
+        B = len(self.inputs)
+        done, status = np.zeros(B, np.int64), np.zeros(B, np.int64)
+        for b in np.flatnonzero(active):
+            inp, p = self.inputs[b], self.params[b]
+            done[b], status[b] = advance(inp.X, self.K[b], inp.y, self.W[b], self.bias[b], p.q,
+                                         p.a, p.use_bias, p.lr, p.code, p.theta, nsteps,
+                                         p.loss_threshold, omega[b], ysign[b], zeta[b])
+        return done, status
+
+    def evaluate(self, out):
+        for b, (inp, p) in enumerate(zip(self.inputs, self.params)):
+            W, bias = self.W[b], self.bias[b]
+            two, m, d = W.shape
+            n = inp.X.shape[0] // 2
+            H = np.empty((2, m, n, 2))
+            preacts(W, bias, inp.X, H)
+            W2 = W.reshape(2 * m, d)
+            wmu = (W2 @ inp.mu).reshape(2, m)
+            Ht = np.empty((2, m, inp.Xt.shape[0], 2))
+            Ht[..., 0] = inp.y_true_t[None, None, :] * wmu[:, :, None] + bias[:, :, None]
+            Ht[..., 1] = (W2 @ inp.Xt.T).reshape(2, m, -1) + bias[:, :, None]
+            metrics(H, inp.y, Ht, inp.y_t, inp.y_true_t, self.K[b], inp.X @ inp.mu,
+                    float(inp.mu @ inp.mu), p.q, p.a, out[b])
+
+    def coefficients(self):
+        """Least-squares projection of W − W0 on [μ, ξ_1..ξ_n]: (γ, ρ, residual norm), each
+        with a leading run axis. With ‖μ‖ = 0 the μ column is dropped (γ = 0)."""
+        parts = [_project(inp, W) for inp, W in zip(self.inputs, self.W)]
+        return tuple(np.stack(x) for x in zip(*parts))
+
+    def get_state(self):
+        """The state a run continues from: W (B, 2, m, d) and the biases (B, 2, m); runs of
+        a smaller d are padded with NaN up to the largest."""
+        W = np.full((len(self.W),) + self.W[0].shape[:2] + (max(w.shape[2] for w in self.W),),
+                    np.nan)
+        for b, w in enumerate(self.W):
+            W[b, :, :, :w.shape[2]] = w
+        return {"W": W, "bias": np.stack(self.bias)}
+
+    def set_state(self, state):
+        for b, w in enumerate(self.W):
+            w[...] = state["W"][b][:, :, :w.shape[2]]
+            self.bias[b][...] = state["bias"][b]
+
+
+def _project(inp, W):
+    two, m, d = W.shape
+    V = np.vstack([inp.mu[None, :], inp.xi])
+    keep = np.ones(V.shape[0], bool)
+    keep[0] = np.any(inp.mu != 0)
+    Delta = (W - inp.W0).reshape(2 * m, d)
+    coef = np.zeros((V.shape[0], 2 * m))
+    coef[keep] = np.linalg.lstsq(V[keep].T, Delta.T, rcond=None)[0]
+    resid = np.linalg.norm(Delta - coef.T @ V, axis=1).reshape(2, m)
+    beta = coef.T.reshape(2, m, -1)
+    sq = np.einsum("ad,ad->a", V, V)
+    j = np.array([1.0, -1.0])[:, None]
+    return j * beta[:, :, 0] * sq[0], beta[:, :, 1:] * sq[None, None, 1:], resid
+
+
 class Runner:
-    """One run in weight space: inputs, state (W, bias), parameters and random stream."""
+    """One run in weight space (a :class:`Batch` of one): ``state = (W, bias)``,
+    ``advance(k)``, ``evaluate()``, ``coefficients()``."""
 
     def __init__(self, inp: WeightInputs, params, rng):
         self.inp, self.params, self.rng = inp, params, rng
-        self.state = (inp.W0.copy(), inp.b0.copy())
-        self.K = inp.X @ inp.X.T + (1.0 if params.use_bias else 0.0)
+        self.batch = Batch([inp], [params])
+        self.K = self.batch.K[0]
         self.t = 0
 
+    @property
+    def state(self):
+        return self.batch.W[0], self.batch.bias[0]
+
+    @state.setter
+    def state(self, value):
+        self.batch.set_state({"W": value[0][None], "bias": value[1][None]})
+
     def advance(self, nsteps):
-        inp, p = self.inp, self.params
-        (n2, d), m = inp.X.shape, inp.W0.shape[1]
-        # bound the explicit noise drawn per call to ~32 MB; draws stay in step order
-        has_noise = p.code in (A.NOISY_EVAL, A.ANTI_PGD, A.PGD, A.GRAD_NOISE)
-        chunk = max(1, min(nsteps, 2 ** 22 // (2 * m * (d + 1)))) if has_noise else nsteps
-        total = 0
-        while total < nsteps:
-            k = min(chunk, nsteps - total)
-            omega, ysign, eps = draw_inputs(p, self.rng, self.t, k, n2 // 2, m, d + 1)
-            done, status = advance(inp.X, self.K, inp.y, *self.state, p.q, p.a, p.use_bias,
-                                   p.lr, p.code, p.theta, k, p.loss_threshold, omega, ysign, eps)
-            total += done
-            self.t += done
-            if status != RUNNING:
-                return total, status
-        return total, RUNNING
+        (n2, d), m = self.inp.X.shape, self.inp.W0.shape[1]
+        omega, ysign, zeta = draw_inputs(self.params, self.rng, self.t, nsteps, n2 // 2, m, d + 1)
+        done, status = self.batch.advance(nsteps, [omega], [ysign], [zeta], np.ones(1, np.bool_))
+        self.t += int(done[0])
+        return int(done[0]), int(status[0])
 
     def evaluate(self):
-        inp, p = self.inp, self.params
-        W, bias = self.state
-        two, m, d = W.shape
-        n = inp.X.shape[0] // 2
-        H = np.empty((2, m, n, 2))
-        preacts(W, bias, inp.X, H)
-        W2 = W.reshape(2 * m, d)
-        wmu = (W2 @ inp.mu).reshape(2, m)
-        Ht = np.empty((2, m, inp.Xt.shape[0], 2))
-        Ht[..., 0] = inp.y_true_t[None, None, :] * wmu[:, :, None] + bias[:, :, None]
-        Ht[..., 1] = (W2 @ inp.Xt.T).reshape(2, m, -1) + bias[:, :, None]
-        out = np.empty(len(METRICS))
-        metrics(H, inp.y, Ht, inp.y_t, inp.y_true_t, self.K, inp.X @ inp.mu,
-                float(inp.mu @ inp.mu), p.q, p.a, out)
-        return out
+        out = np.empty((1, len(METRICS)))
+        self.batch.evaluate(out)
+        return out[0]
 
     def coefficients(self):
-        """Least-squares projection of W − W0 on [μ, ξ_1..ξ_n]: (γ, ρ, residual norm).
-
-        With ‖μ‖ = 0 the μ column is dropped (γ = 0).
-        """
-        inp = self.inp
-        W, _ = self.state
-        two, m, d = W.shape
-        V = np.vstack([inp.mu[None, :], inp.xi])
-        keep = np.ones(V.shape[0], bool)
-        keep[0] = np.any(inp.mu != 0)
-        Delta = (W - inp.W0).reshape(2 * m, d)
-        coef = np.zeros((V.shape[0], 2 * m))
-        coef[keep] = np.linalg.lstsq(V[keep].T, Delta.T, rcond=None)[0]
-        resid = np.linalg.norm(Delta - coef.T @ V, axis=1).reshape(2, m)
-        beta = coef.T.reshape(2, m, -1)
-        sq = np.einsum("ad,ad->a", V, V)
-        j = np.array([1.0, -1.0])[:, None]
-        return j * beta[:, :, 0] * sq[0], beta[:, :, 1:] * sq[None, None, 1:], resid
+        gamma, rho, resid = self.batch.coefficients()
+        return gamma[0], rho[0], resid[0]
 
 
-__all__ = ["prepare", "Runner", "advance", "WeightInputs", "CONVERGED", "DIVERGED"]
+__all__ = ["prepare", "Batch", "Runner", "advance", "WeightInputs", "CONVERGED", "DIVERGED"]

@@ -1,0 +1,296 @@
+"""The one training driver: B runs advanced in lock-step from record to record.
+
+:func:`~signoise.simulate` is :func:`~signoise.simulate_batch` with one run; both prepare their
+runs with :func:`prepare` and train them with :func:`run`, which owns the loop: random inputs
+drawn per run outside the kernels (DESIGN.md principle 4), the engine's batch kernel advanced in
+chunks of bounded work (so an interrupt is honoured within a fraction of a second), records
+written into preallocated arrays, and the stop rules (divergence, convergence, interrupt).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import algorithms as A
+from . import interrupt
+from .algorithms import ALGORITHMS
+from .data import STREAM_ALGO, Problem, rng_for, sample_problem
+from .engines import get_engine
+from .engines.common import (CONVERGED, DIVERGED, METRICS, RUNNING, Params, draw_inputs,
+                             single_threaded_blas)
+from .rules import reject
+
+#: Status of a run that was asked to stop (SIGINT/SIGTERM); the others are the kernels'.
+INTERRUPTED = 3
+STATUS = {RUNNING: "finished", DIVERGED: "diverged", CONVERGED: "converged",
+          INTERRUPTED: "interrupted"}
+
+#: Config keys every run of one batch must share: the array shapes and the record schedule.
+SHAPE_KEYS = ("data.n", "model.m", "data.n_test", "train.steps", "train.record_every")
+
+#: Work (multiply-adds) per kernel call, over the whole batch: ~0.05 s, the interrupt latency.
+CHUNK_WORK = 5e7
+#: Bytes of random inputs drawn per kernel call, over the whole batch.
+CHUNK_DRAWS = 2 ** 25
+
+
+@dataclass
+class Run:
+    """One prepared run: its config (with the run's seed), problem, engine inputs, kernel
+    parameters and the generator of its algorithm noise."""
+
+    cfg: object
+    seed: int
+    problem: Problem
+    inputs: object
+    params: Params
+    rng: np.random.Generator
+
+
+def prepare(cfg, seed: int, engine: str, problem: Problem | None = None) -> Run:
+    """Validate the (config, engine) pair, then sample (or check) the problem and the inputs."""
+    E = get_engine(engine)
+    if engine == "gram" and not ALGORITHMS[cfg.algorithm.name].in_span:
+        reject("algorithm.name", cfg.algorithm.name,
+               "an algorithm that keeps w − w0 in span{μ, ξ_i} on engine 'gram' "
+               "(this one leaves the span: use engine='weights', CLI --engine weights)")
+    problem = _problem(cfg, engine, seed, problem)
+    return Run(cfg, seed, problem, E.prepare(problem), Params.from_config(cfg),
+               rng_for(seed, STREAM_ALGO))
+
+
+def _problem(cfg, engine, seed, problem):
+    """The run's problem: given, explicit, or Wishart-reduced (SPEC §3, signoise.wishart)."""
+    wishart = cfg.data.sampler == "wishart"
+    if wishart and engine != "gram":
+        reject("engine", engine, "'gram' with data.sampler = 'wishart' (it draws inner "
+               "products, not weights); use data.sampler = 'explicit' for engine 'weights'")
+    if problem is None:
+        from .wishart import sample_reduced
+
+        return (sample_reduced if wishart else sample_problem)(cfg, seed)
+    if not isinstance(problem, Problem):
+        reject("problem", type(problem).__name__, "a signoise.Problem")
+    if wishart and problem.d == 1 + cfg.data.n + 2 * cfg.model.m and problem.n == cfg.data.n:
+        problem.validate(m=cfg.model.m)  # a reduced problem from wishart.sample_reduced
+        return problem
+    problem.validate(m=cfg.model.m)
+    for key, have, want in (("n", problem.n, cfg.data.n), ("d", problem.d, cfg.data.d)):
+        if have != want:
+            reject(f"problem.{key}", have, f"data.{key} = {want} from the config")
+    return problem
+
+
+def check_shared(cfgs) -> None:
+    """Every run of a batch shares :data:`SHAPE_KEYS`; the first that differs is named."""
+    ref = cfgs[0]
+    for c in cfgs[1:]:
+        for key in SHAPE_KEYS:
+            if c.get(key) != ref.get(key):
+                reject(key, c.get(key), f"the same value in every run of a batch ({ref.get(key)})")
+
+
+def schedule(train, start: int = 0) -> np.ndarray:
+    """Recorded steps: start, start + k, start + 2k, ..., train.steps (both ends included)."""
+    return np.unique(np.r_[np.arange(start, train.steps, train.record_every), train.steps])
+
+
+@dataclass
+class Records:
+    """What :func:`run` recorded, run axis first (B runs, S recorded steps)."""
+
+    steps: np.ndarray         # (S,)
+    metrics: np.ndarray       # (B, S, len(METRICS))
+    gamma: np.ndarray         # (B, S, 2, m)
+    rho: np.ndarray | None    # (B, S, 2, m, n) when record_rho == "full"
+    rho_summary: np.ndarray   # (B, S, 3): max ρ̄, min ρ̲, mean_i max_r ρ̄
+    residual: np.ndarray | None  # (B, S, 2, m), weights engine
+    status: np.ndarray        # (B,) RUNNING (finished), DIVERGED, CONVERGED, INTERRUPTED
+    stopped_at: np.ndarray    # (B,) the step each run reached
+    state: dict               # name -> (B, ...) the final state (for continuing)
+    rng_states: list          # the algorithm generators' states, JSON
+    warnings: list            # texts, also issued once as SignoiseWarning
+
+
+def rho_summaries(rho, y):
+    """max ρ̄, min ρ̲ and mean_i max_r ρ̄_{y_i,r,i} over the trailing (j, r, i) axes of ρ."""
+    own = y[..., None, None, :] == np.array([1.0, -1.0])[:, None, None]   # y_i = j, (..., 2, 1, n)
+    rho_bar = np.where(own, rho, -np.inf)
+    return (rho_bar.max(axis=(-3, -2, -1)), np.where(~own, rho, np.inf).min(axis=(-3, -2, -1)),
+            rho_bar.max(axis=-2).max(axis=-2).mean(axis=-1))
+
+
+#: Rules that draw Gaussian weight noise every step (their draws bound the chunk too).
+_NOISE_CODES = (A.NOISY_EVAL, A.ANTI_PGD, A.PGD, A.GRAD_NOISE)
+
+
+def _chunk(runs, engine, widths, longest):
+    """Steps per kernel call: bounded work (:data:`CHUNK_WORK`) and draws (:data:`CHUNK_DRAWS`)."""
+    cfg = runs[0].cfg
+    n, m, B = cfg.data.n, cfg.model.m, len(runs)
+    if engine == "gram":   # β G, then O(m n) work per example
+        per_step = 2 * m * (n + 1) * (n + 1) + 40 * m * n
+    else:                  # two products with the (2n, d) patches
+        per_step = 8 * m * n * max(widths)
+    k = CHUNK_WORK / (B * per_step)
+    if any(r.params.code in _NOISE_CODES for r in runs):
+        k = min(k, CHUNK_DRAWS / (8 * B * 2 * m * max(widths)))
+    return int(max(1, min(longest, k)))
+
+
+def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = False,
+        start: dict | None = None) -> Records:
+    """Train ``runs`` (equal :data:`SHAPE_KEYS`) on ``engine`` and record them.
+
+    Parameters
+    ----------
+    runs : list of Run
+        From :func:`prepare`.
+    engine : str
+        "gram" or "weights".
+    record_rho : {"summary", "full"}
+        "full" keeps ρ (B, S, 2, m, n); "summary" keeps only its three summaries (the full
+        array of one record exists only while it is summarised).
+    quiet : bool
+        No progress bar.
+    start : dict, optional
+        Continue from a saved state: ``{"t": step, "state": {name: (B, ...)},
+        "rng_states": [...]}`` (see :func:`signoise.simulate`).
+
+    Notes
+    -----
+    A run stops when its loss is non-finite or its state becomes so (DIVERGED), or when the
+    loss falls below ``train.loss_threshold`` (CONVERGED); a converged run keeps its final state
+    at later records, a diverged one has every record at and after ``stopped_at`` set to NaN.
+    When :func:`signoise.interrupt.requested` turns true, every run stops at the end of the
+    current chunk; a last record is taken there and the runs are marked INTERRUPTED.
+    """
+    import numba
+
+    cfg0 = runs[0].cfg
+    B, n, m = len(runs), cfg0.data.n, cfg0.model.m
+    t0 = 0 if start is None else int(start["t"])
+    steps = schedule(cfg0.train, t0)
+    batch = get_engine(engine).Batch([r.inputs for r in runs], [r.params for r in runs])
+    if start is not None:
+        batch.set_state(start["state"])
+        for r, s in zip(runs, start["rng_states"]):
+            r.rng.bit_generator.state = json.loads(s) if isinstance(s, str) else s
+    widths = batch.noise_width
+    S = len(steps)
+    metrics = np.full((B, S, len(METRICS)), np.nan)
+    gamma = np.full((B, S, 2, m), np.nan)
+    rho = np.full((B, S, 2, m, n), np.nan) if record_rho == "full" else None
+    summary = np.full((B, S, 3), np.nan)
+    residual = np.full((B, S, 2, m), np.nan) if engine == "weights" else None
+    status = np.full(B, RUNNING, np.int64)
+    stopped_at = np.full(B, t0, np.int64)
+    active = np.ones(B, np.bool_)
+    y = np.stack([r.inputs.y for r in runs])
+    out = np.empty((B, len(METRICS)))
+
+    def record(k, t):
+        with np.errstate(all="ignore"):
+            batch.evaluate(out)
+            g, rh, res = batch.coefficients()
+            metrics[:, k] = out
+            gamma[:, k] = g
+            if rho is not None:
+                rho[:, k] = rh
+            summary[:, k] = np.stack(rho_summaries(rh, y), axis=-1)
+            if residual is not None:
+                residual[:, k] = res
+        # a state whose loss overflows diverged here, even if no step saw it
+        bad = active & ~(np.isfinite(out[:, 0]) & np.isfinite(g).all(axis=(1, 2)))
+        status[bad], stopped_at[bad], active[bad] = DIVERGED, t, False
+
+    threads = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, B)))  # a batch smaller than the pool
+    try:
+        with single_threaded_blas(), progress(cfg0.train.steps - t0, quiet) as bar:
+            record(0, t0)
+            k = 1
+            t = t0
+            chunk = _chunk(runs, engine, widths, int(np.diff(steps).max(initial=1)))
+            while k < S and active.any():
+                nsteps = min(chunk, int(steps[k]) - t)
+                # a stopped run draws nothing (k = 0 consumes no random numbers)
+                draws = [draw_inputs(r.params, r.rng, t, nsteps if a else 0, n, m, w)
+                         for r, w, a in zip(runs, widths, active)]
+                done, st = batch.advance(nsteps, *zip(*draws), active)
+                stopped_at[active] += done[active]
+                status[active] = st[active]
+                active &= st == RUNNING
+                t += nsteps
+                bar.update(nsteps)
+                if t == steps[k]:
+                    record(k, t)
+                    k += 1
+                if interrupt.requested() and k < S:
+                    if t != steps[k - 1]:
+                        steps[k] = t
+                        record(k, t)
+                        k += 1
+                    status[active] = INTERRUPTED
+                    steps, metrics, gamma, summary = (steps[:k], metrics[:, :k], gamma[:, :k],
+                                                      summary[:, :k])
+                    rho = None if rho is None else rho[:, :k]
+                    residual = None if residual is None else residual[:, :k]
+                    S = k
+            for kk in range(k, S):  # every run stopped early: later records repeat the last
+                record(kk, int(steps[kk]))
+    finally:
+        numba.set_num_threads(threads)
+    _nan_after_divergence(steps, status, stopped_at, metrics, gamma, rho, summary, residual)
+    state = {name: np.array(v, copy=True) for name, v in batch.get_state().items()}
+    return Records(steps, metrics, gamma, rho, summary, residual, status, stopped_at, state,
+                   [json.dumps(r.rng.bit_generator.state) for r in runs],
+                   _warnings(runs, metrics, status))
+
+
+def _nan_after_divergence(steps, status, stopped_at, *arrays):
+    """Every record at or after a run's divergence is NaN (errors and margins included)."""
+    dead = (status == DIVERGED)[:, None] & (steps[None, :] >= stopped_at[:, None])
+    for arr in arrays:
+        if arr is not None:
+            arr[dead] = np.nan
+
+
+def _warnings(runs, metrics, status) -> list:
+    """Warn (once, stderr) about runs that end far from fitting their training data."""
+    import warnings
+
+    if runs[0].cfg.train.steps < 100:   # a probe of a few steps is not meant to fit
+        return []
+    finished = status == RUNNING
+    with np.errstate(invalid="ignore"):
+        first, last = metrics[:, 0, 0], metrics[:, -1, 0]
+        far = finished & (last > 0.1) & (last > 0.5 * first)
+    texts = []
+    if far.any():
+        texts.append(f"{int(far.sum())} of {len(runs)} runs end with training loss > 0.1 and "
+                     "more than half its initial value: far from converged (more train.steps, "
+                     "or a larger train.lr within η ≲ 1/(σ_p² d))")
+    for text in texts:
+        warnings.warn(text, SignoiseWarning, stacklevel=3)
+    return texts
+
+
+class SignoiseWarning(UserWarning):
+    """A run or config that is legal but likely not what the user meant."""
+
+
+def progress(total, quiet, unit="step"):
+    """A tqdm bar on a terminal; nothing when piped or quiet."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit=unit, disable=quiet or not sys.stderr.isatty(), leave=False,
+                smoothing=0.1, dynamic_ncols=True)
+
+
+__all__ = ["Run", "prepare", "run", "schedule", "Records", "SHAPE_KEYS", "STATUS",
+           "INTERRUPTED", "SignoiseWarning", "progress", "check_shared", "rho_summaries"]
