@@ -32,8 +32,8 @@ STATUS = {RUNNING: "finished", DIVERGED: "diverged", CONVERGED: "converged",
 #: Config keys every run of one batch must share: the array shapes and the record schedule.
 SHAPE_KEYS = ("data.n", "model.m", "data.n_test", "train.steps", "train.record_every")
 
-#: Work (multiply-adds) per kernel call, over the whole batch: ~0.05 s, the interrupt latency.
-CHUNK_WORK = 5e7
+#: Work (multiply-adds) per kernel call, over the whole batch: ≲ 0.1 s, the interrupt latency.
+CHUNK_WORK = 2e8
 #: Bytes of random inputs drawn per kernel call, over the whole batch.
 CHUNK_DRAWS = 2 ** 25
 
@@ -63,6 +63,43 @@ def prepare(cfg, seed: int, engine: str, problem: Problem | None = None) -> Run:
                rng_for(seed, STREAM_ALGO))
 
 
+def prepare_many(cfgs, seeds, engine: str) -> list:
+    """:func:`prepare` for many runs, drawing once what they share.
+
+    The data, the test set and the initial filters of a run depend on its seed and its data
+    and model sections, but not on ‖μ‖ (μ = ‖μ‖ e_1 is set after the draws). Runs that differ
+    only in ‖μ‖ (and in sections that draw nothing: algorithm, train) reuse one draw, with the
+    μ entries of their inputs recomputed exactly (:func:`signoise.engines.gram.with_signal`):
+    the numbers equal those of separate draws bit for bit.
+    """
+    from .engines.gram import with_signal
+
+    shared, draws_of = {}, {}
+    runs = []
+    for cfg, seed in zip(cfgs, seeds):
+        if id(cfg) not in draws_of:   # what the draws depend on: all but ‖μ‖ of data, model
+            d = cfg.to_dict()
+            draws_of[id(cfg)] = (tuple(sorted((k, v) for k, v in d["data"].items()
+                                              if k not in ("mu_norm", "snr"))),
+                                 tuple(sorted(d["model"].items())))
+        key = (seed,) + draws_of[id(cfg)]
+        first = shared.get(key)
+        if first is None:
+            shared[key] = first = prepare(cfg, seed, engine)
+            runs.append(first)
+            continue
+        if engine == "gram" and not ALGORITHMS[cfg.algorithm.name].in_span:
+            prepare(cfg, seed, engine)   # raises
+        mu = np.zeros_like(first.problem.mu)
+        mu[0] = cfg.data.mu
+        problem = Problem.trusted(**{**first.problem.__dict__, "mu": mu})
+        inputs = (with_signal(first.inputs, first.problem, cfg.data.mu) if engine == "gram"
+                  else get_engine(engine).prepare(problem))
+        runs.append(Run(cfg, seed, problem, inputs, Params.from_config(cfg),
+                        rng_for(seed, STREAM_ALGO)))
+    return runs
+
+
 def _problem(cfg, engine, seed, problem):
     """The run's problem: given, explicit, or Wishart-reduced (SPEC §3, signoise.wishart)."""
     wishart = cfg.data.sampler == "wishart"
@@ -88,7 +125,11 @@ def _problem(cfg, engine, seed, problem):
 def check_shared(cfgs) -> None:
     """Every run of a batch shares :data:`SHAPE_KEYS`; the first that differs is named."""
     ref = cfgs[0]
+    seen = {id(ref)}
     for c in cfgs[1:]:
+        if id(c) in seen:
+            continue
+        seen.add(id(c))
         for key in SHAPE_KEYS:
             if c.get(key) != ref.get(key):
                 reject(key, c.get(key), f"the same value in every run of a batch ({ref.get(key)})")
@@ -192,6 +233,8 @@ def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = Fals
     active = np.ones(B, np.bool_)
     y = np.stack([r.inputs.y for r in runs])
     out = np.empty((B, len(METRICS)))
+    stochastic = [ALGORITHMS[r.cfg.algorithm.name].stochastic for r in runs]
+    none = (np.empty((0, n)), np.empty((0, n)), np.empty((0, 2, m, widths[0])))
 
     def record(k, t):
         with np.errstate(all="ignore"):
@@ -219,8 +262,8 @@ def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = Fals
             while k < S and active.any():
                 nsteps = min(chunk, int(steps[k]) - t)
                 # a stopped run draws nothing (k = 0 consumes no random numbers)
-                draws = [draw_inputs(r.params, r.rng, t, nsteps if a else 0, n, m, w)
-                         for r, w, a in zip(runs, widths, active)]
+                draws = [draw_inputs(r.params, r.rng, t, nsteps if a else 0, n, m, w) if s
+                         else none for r, w, a, s in zip(runs, widths, active, stochastic)]
                 done, st = batch.advance(nsteps, *zip(*draws), active)
                 stopped_at[active] += done[active]
                 status[active] = st[active]

@@ -100,7 +100,8 @@ def single(ds: xr.Dataset, cfg) -> xr.Dataset:
 
 
 def _config_texts(runs) -> np.ndarray:
-    """Each run's config as TOML (made once per distinct config object; seeds set apart)."""
+    """Each run's config as TOML, made once per distinct config object; a run's seed is the
+    ``seed`` coordinate (:func:`config_of` puts it back)."""
     cache = {}
     return np.array([cache.setdefault(id(r.cfg), r.cfg.to_toml()) for r in runs])
 

@@ -125,7 +125,7 @@ def simulate_batch(cfgs, seeds=None, engine: str = "gram", record_rho: str = "su
         ``status``, ``diverged`` and ``stopped_at``; all on the full schedule of recorded steps.
     """
     cfgs, seeds = _normalise(cfgs, seeds, record_rho)
-    runs = [driver.prepare(c, s, engine) for c, s in zip(cfgs, seeds)]
+    runs = driver.prepare_many(cfgs, seeds, engine)
     rec = driver.run(runs, engine, record_rho=record_rho, quiet=quiet)
     ds = results.build(rec, runs, engine)
     if np.any(rec.status == driver.INTERRUPTED):
@@ -143,10 +143,6 @@ def _normalise(cfgs, seeds, record_rho):
     if record_rho not in ("summary", "full"):
         reject("record_rho", record_rho, "'summary' or 'full'")
     driver.check_shared(cfgs)
-    # each run's config holds its own seed (one copy per distinct (config, seed) pair)
-    made = {}
-    cfgs = [c if c.seed == s else made.setdefault((id(c), s), c.updated({"seed": s}))
-            for c, s in zip(cfgs, seeds)]
     return cfgs, seeds
 
 

@@ -131,8 +131,8 @@ def sample_reduced(cfg, seed: int | None = None) -> Problem:
 
     mu = np.zeros(1 + k)
     mu[0] = data.mu
-    return Problem(mu=mu, xi=xi, y=y, y_true=y_true, w0=w0, xi_test=xi_test, y_test=y_test,
-                   y_true_test=y_true_test, b0=b0)
+    return Problem.trusted(mu=mu, xi=xi, y=y, y_true=y_true, w0=w0, xi_test=xi_test,
+                           y_test=y_test, y_true_test=y_true_test, b0=b0)
 
 
 def draw_test_coordinates(rng, count: int, k: int, sigma_p: float,

@@ -173,3 +173,21 @@ def test_batch_bit_identical_across_thread_counts(tmp_path):
         subprocess.run([sys.executable, "-c", _SCRIPT.format(out=out)], check=True, cwd=root, env=env)
         outs.append(np.load(out))
     assert outs[0].tobytes() == outs[1].tobytes()
+
+
+@pytest.mark.parametrize("sampler,noise,bias", [("explicit", "projected", False),
+                                                ("explicit", "isotropic", True),
+                                                ("wishart", "isotropic", False)])
+def test_runs_sharing_a_draw_equal_separate_draws(sampler, noise, bias):
+    """Runs of one seed that differ in ‖μ‖ (and lr) share one draw: bit for bit the numbers
+    of separate draws, ‖μ‖ = 0 included."""
+    base = make_cfg(data__sampler=sampler, data__noise=noise, model__bias=bias, data__d=60,
+                    train__steps=30)
+    cfgs = [base.updated({"data.mu_norm": mu, "train.lr": lr})
+            for mu in (0.0, 1.5, 4.0) for lr in (0.1, 0.2)]
+    ds = sn.simulate_batch(cfgs, [5] * len(cfgs), record_rho="full")
+    for b, cfg in enumerate(cfgs):
+        one = sn.simulate(cfg, seed=5, quiet=True)
+        for var in COMPARED + ("test_loss", "grad_var_signal", "hessian_trace"):
+            np.testing.assert_array_equal(ds[var].isel(run=b).values, one[var].values,
+                                          err_msg=f"run {b} {var}")
