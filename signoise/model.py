@@ -74,6 +74,15 @@ def logistic(z):
 
 
 @njit(cache=True)
+def logistic_loss(z):
+    """ℓ(z) alone: the arithmetic of :func:`logistic`'s first output."""
+    e = math.exp(-abs(z))
+    if z >= 0.0:
+        return math.log1p(e)
+    return -z + math.log1p(e)
+
+
+@njit(cache=True)
 def outputs(H, q, a, f):
     """f[i] = a Σ_r Σ_p σ(H[0,r,i,p]) − a Σ_r Σ_p σ(H[1,r,i,p])."""
     _, m, n, P = H.shape

@@ -51,28 +51,15 @@ def version_attrs(engine: str, backend: str = "numba-cpu") -> dict:
 
 def build(rec: Records, runs: list, engine: str) -> xr.Dataset:
     """The Dataset of a batch (dimension ``run`` first) from the driver's records."""
-    B, S = rec.metrics.shape[:2]
     m, n = rec.gamma.shape[-1], len(runs[0].inputs.y)
-    data = {
-        "gamma": (("run", "step", "j", "r"), rec.gamma),
-        "gamma_max": (("run", "step", "j"), rec.gamma.max(axis=3)),
-        "rho_bar_max": (("run", "step"), rec.rho_summary[..., 0]),
-        "rho_under_min": (("run", "step"), rec.rho_summary[..., 1]),
-        "rho_bar_mean": (("run", "step"), rec.rho_summary[..., 2]),
+    data = dict(recorded(rec))
+    data.update({
         "y": (("run", "i"), np.stack([r.inputs.y for r in runs])),
         "y_true": (("run", "i"), np.stack([r.inputs.y_true for r in runs])),
-        "diverged": ("run", rec.status == DIVERGED),
-        "stopped_at": ("run", rec.stopped_at),
         "status": ("run", np.array([STATUS[s] for s in rec.status])),
         "config": ("run", _config_texts(runs)),
         "state_rng": ("run", np.array(rec.rng_states)),
-    }
-    for k, name in enumerate(METRICS):
-        data[name] = (("run", "step"), rec.metrics[:, :, k])
-    if rec.rho is not None:
-        data["rho"] = (("run", "step", "j", "r", "i"), rec.rho)
-    if rec.residual is not None:
-        data["residual_norm"] = (("run", "step", "j", "r"), rec.residual)
+    })
     for name, value in rec.state.items():
         dims = {"beta": ("run", "j", "r", "basis"), "W": ("run", "j", "r", "dim"),
                 "bias": ("run", "j", "r")}[name]
@@ -88,6 +75,25 @@ def build(rec: Records, runs: list, engine: str) -> xr.Dataset:
     if rec.warnings:
         ds.attrs["warnings"] = "\n".join(rec.warnings)
     return ds
+
+
+def recorded(rec: Records):
+    """The recorded variables as (name, (dims, array)), run first: what a sweep stores."""
+    yield from {
+        "gamma": (("run", "step", "j", "r"), rec.gamma),
+        "gamma_max": (("run", "step", "j"), rec.gamma.max(axis=3)),
+        "rho_bar_max": (("run", "step"), rec.rho_summary[..., 0]),
+        "rho_under_min": (("run", "step"), rec.rho_summary[..., 1]),
+        "rho_bar_mean": (("run", "step"), rec.rho_summary[..., 2]),
+        "diverged": ("run", rec.status == DIVERGED),
+        "stopped_at": ("run", rec.stopped_at),
+    }.items()
+    for k, name in enumerate(METRICS):
+        yield name, (("run", "step"), rec.metrics[:, :, k])
+    if rec.rho is not None:
+        yield "rho", (("run", "step", "j", "r", "i"), rec.rho)
+    if rec.residual is not None:
+        yield "residual_norm", (("run", "step", "j", "r"), rec.residual)
 
 
 def single(ds: xr.Dataset, cfg) -> xr.Dataset:
@@ -171,4 +177,4 @@ def config_of(ds, run: int | None = None):
     return RunConfig.from_dict(tomllib.loads(ds.attrs["config"]))
 
 
-__all__ = ["build", "single", "config_of", "version_attrs", "LONG_NAMES", "NOT_IN_STORE"]
+__all__ = ["build", "recorded", "single", "config_of", "version_attrs", "LONG_NAMES", "NOT_IN_STORE"]

@@ -27,7 +27,7 @@ from .config import RunConfig
 from .rules import ConfigError, reject
 
 #: Runs per block aimed at when choosing the block size.
-BLOCK_RUNS = 200
+BLOCK_RUNS = 1000
 
 
 @dataclass(frozen=True)
@@ -116,13 +116,17 @@ def _cell_config(base: RunConfig, changes: dict) -> RunConfig:
 # the work unit, shared by every executor
 
 
-def run_block(cell_tomls: list, seeds, layout: dict, rho: str = "summary", engine: str = "gram"):
+def run_block(cells: list, seeds, layout: dict, rho: str = "summary", engine: str = "gram"):
     """Compute the cells of one block (all seeds): arrays laid out as in the store.
+
+    The cells' runs go through the driver of :func:`~signoise.simulate_batch` (runs of equal
+    shapes in one call, draws shared between cells that differ only in ‖μ‖), without building
+    a Dataset.
 
     Parameters
     ----------
-    cell_tomls : list of str
-        The cells' configs as TOML (picklable, small).
+    cells : list of RunConfig (or their TOML texts)
+        The cells' configs (picklable).
     seeds : array of int
         The seeds of every cell.
     layout : dict
@@ -134,9 +138,10 @@ def run_block(cell_tomls: list, seeds, layout: dict, rho: str = "summary", engin
         Name -> array of shape (cells, seeds, ...) padded with NaN where a cell has fewer
         steps, filters or examples than the store.
     """
-    from .simulate import simulate_batch
+    from . import driver
+    from .results import recorded
 
-    cfgs = [RunConfig.from_dict(tomllib.loads(t)) for t in cell_tomls]
+    cfgs = [RunConfig.from_dict(tomllib.loads(c)) if isinstance(c, str) else c for c in cells]
     seeds = np.asarray(seeds, dtype=np.int64)
     steps = np.asarray(layout["step"])
     sizes = {"step": len(steps), "j": 2, "r": layout["r"], "i": layout["i"]}
@@ -148,15 +153,16 @@ def run_block(cell_tomls: list, seeds, layout: dict, rho: str = "summary", engin
     for k, c in enumerate(cfgs):
         groups.setdefault(tuple(c.get(key) for key in SHAPE_KEYS), []).append(k)
     for members in groups.values():
-        batch = [cfgs[k] for k in members for _ in seeds]
-        ds = simulate_batch(batch, seeds=np.tile(seeds, len(members)).tolist(), engine=engine,
-                            record_rho=rho, quiet=True)
-        where = np.searchsorted(steps, ds["step"].values)
-        for name, (dims, _) in layout["vars"].items():
-            values = ds[name].transpose("run", *dims).values
+        runs = driver.prepare_many([cfgs[k] for k in members for _ in seeds],
+                                   np.tile(seeds, len(members)).tolist(), engine)
+        rec = driver.run(runs, engine, record_rho=rho, quiet=True)
+        where = np.searchsorted(steps, rec.steps)
+        for name, (dims, values) in recorded(rec):
+            if name not in layout["vars"]:
+                continue
             values = values.reshape((len(members), len(seeds)) + values.shape[1:])
             index = (slice(None),) + tuple(where if dim == "step" else slice(0, size)
-                                           for dim, size in zip(dims, values.shape[2:]))
+                                           for dim, size in zip(dims[1:], values.shape[2:]))
             for pos, k in enumerate(members):
                 out[name][k][index] = values[pos]
     return out
@@ -290,7 +296,7 @@ def sweep(cfg: RunConfig, store, workers: int | None = None, client=None, rho: s
     done = st.done_mask(group)
     layout = _layout(group)
     todo = [r for r in p.blocks(block) if not done[r].all()]
-    tasks = ((r, ([p.configs[c].to_toml() for c in p.cells(r)], p.seeds, layout, rho, engine))
+    tasks = ((r, ([p.configs[c] for c in p.cells(r)], p.seeds, layout, rho, engine))
              for r in todo)
     if client is not None:
         results = _dask(tasks, client)

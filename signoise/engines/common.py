@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit
 
 from .. import algorithms as A
-from ..model import diagnostics, margin_terms, outputs, patch_sqnorm_blocks
+from ..model import diagnostics, logistic_loss, margin_terms, outputs, patch_sqnorm_blocks
 
 RUNNING, DIVERGED, CONVERGED = 0, 1, 2
 
@@ -85,8 +85,9 @@ def draw_inputs(params: Params, rng: np.random.Generator, t0: int, k: int, n: in
 
 
 @njit(cache=True)
-def metrics(H, y, Ht, y_t, y_true_t, K, xmu, mu2, q, a, out):
-    """Fill ``out`` with :data:`METRICS` (a 0-1 error counts y·f ≤ 0 as wrong)."""
+def metrics(H, y, ft, y_t, y_true_t, K, xmu, mu2, q, a, out):
+    """Fill ``out`` with :data:`METRICS` from the training pre-activations ``H`` and the test
+    outputs ``ft`` (a 0-1 error counts y·f ≤ 0 as wrong)."""
     n = y.shape[0]
     nt = y_t.shape[0]
     f = np.empty(n)
@@ -105,12 +106,9 @@ def metrics(H, y, Ht, y_t, y_true_t, K, xmu, mu2, q, a, out):
         mmin = min(mmin, mg)
         mmax = max(mmax, mg)
     out[1] = err / n
-    ft = np.empty(nt)
     lt = np.empty(nt)
-    e1 = np.empty(nt)
-    e2 = np.empty(nt)
-    outputs(Ht, q, a, ft)
-    margin_terms(ft, y_t, lt, e1, e2)
+    for k in range(nt):
+        lt[k] = logistic_loss(y_t[k] * ft[k])
     out[2] = lt.sum() / nt
     noisy = 0.0
     clean = 0.0

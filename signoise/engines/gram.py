@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numba import njit, prange
 
-from ..model import is_finite, lincomb, patch_sqnorm_blocks
+from ..model import act, is_finite, lincomb, patch_sqnorm_blocks
 from ..steps import step_coef
 from .common import (CONVERGED, DIVERGED, METRICS, RUNNING, draw_inputs, metrics,
                      needs_eval_noise)
@@ -187,29 +187,65 @@ def advance(G, Z0, y, y_true, beta, bias, q, a, use_bias, lr, code, theta, nstep
 
 
 @njit(cache=True)
+def test_outputs(Z, Zt, Z0t, bias, y_true_t, q, a, ft):
+    """f(x_t) of the test points from ⟨w_{j,r}, μ⟩ = Z[j,r,0] and ⟨w_{j,r}, ξ_t⟩ = Zt + Z0t.
+
+    The arithmetic of :func:`~signoise.model.outputs` on the test pre-activations
+    H_t = (ỹ_t⟨w, μ⟩ + b, ⟨w, ξ_t⟩ + b), term for term and in the same order, without forming
+    them: the signal activation takes one value per filter and sign of ỹ_t, and the sums run
+    over the contiguous rows of Zt. ``Zt`` may be empty (β = 0: ⟨w, ξ_t⟩ = Z0t).
+    """
+    two, m, _ = Z.shape
+    nt = ft.shape[0]
+    acc = np.zeros((2, nt))
+    zero = Zt.shape[0] == 0
+    for j in range(2):
+        for r in range(m):
+            b = bias[j, r]
+            pos = act(Z[j, r, 0] + b, q)          # ỹ = +1 (ỹ Z is exact)
+            neg = act(-Z[j, r, 0] + b, q)
+            z0 = Z0t[j, r]
+            for t in range(nt):
+                acc[j, t] += pos if y_true_t[t] > 0.0 else neg
+                h = (0.0 + z0[t] if zero else Zt[j * m + r, t] + z0[t]) + b
+                acc[j, t] += act(h, q)
+    for t in range(nt):
+        ft[t] = 0.0 + a * acc[0, t] + (-a) * acc[1, t]
+
+
+@njit(cache=True)
 def evaluate_kernel(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, beta, bias, q, a, use_bias, out):
     """:data:`~signoise.engines.common.METRICS` of the state (β, bias), train and test."""
     two, m, k = Z0.shape
     n = k - 1
-    nt = y_t.shape[0]
     Z = np.empty_like(Z0)
     H = np.empty((2, m, n, 2))
     preacts(G, Z0, beta, bias, y_true, Z, H)
-    Zt = np.dot(beta.reshape(two * m, k), Gt)
-    lincomb(Zt, 1.0, Zt, 1.0, Z0t)
-    Ht = np.empty((2, m, nt, 2))
-    for j in range(2):
-        for r in range(m):
-            for s in range(nt):
-                Ht[j, r, s, 0] = y_true_t[s] * Z[j, r, 0] + bias[j, r]
-                Ht[j, r, s, 1] = Zt[j * m + r, s] + bias[j, r]
+    if is_zero(beta):                     # the first record: ⟨w0, ξ_t⟩ alone, no product
+        Zt = np.empty((0, 0))
+    else:
+        Zt = np.dot(beta.reshape(two * m, k), Gt)
+    ft = np.empty(y_t.shape[0])
+    test_outputs(Z, Zt, Z0t, bias, y_true_t, q, a, ft)
     K = np.empty((2 * n, 2 * n))
     patch_gram(G, y_true, use_bias, K)
     xmu = np.empty(2 * n)
     for i in range(n):
         xmu[2 * i] = y_true[i] * G[0, 0]
         xmu[2 * i + 1] = G[i + 1, 0]
-    metrics(H, y, Ht, y_t, y_true_t, K, xmu, G[0, 0], q, a, out)
+    metrics(H, y, ft, y_t, y_true_t, K, xmu, G[0, 0], q, a, out)
+
+
+@njit(cache=True)
+def is_zero(x):
+    """True when every entry of ``x`` is zero."""
+    for v in x.ravel():
+        if v != 0.0:
+            return False
+    return True
+
+
+_TEST = ("Gt", "Z0t", "y_t", "y_true_t")
 
 
 class Batch:
@@ -223,11 +259,22 @@ class Batch:
         self.params = params
         B = len(inputs)
         first = inputs[0]
-        for name in ("G", "Z0", "b0", "y", "y_true", "Gt", "Z0t", "y_t", "y_true_t"):
+        for name in ("G", "Z0", "b0", "y", "y_true"):
             arr = np.empty((B,) + getattr(first, name).shape)
             for b, inp in enumerate(inputs):
                 arr[b] = getattr(inp, name)
             setattr(self, name, arr)
+        # the test sets, once per distinct set (runs sharing a draw share the arrays)
+        tests, owners = {}, []
+        self.test_of = np.empty(B, np.int64)
+        for b, inp in enumerate(inputs):
+            key = tuple(id(getattr(inp, k)) for k in _TEST)
+            if key not in tests:
+                tests[key] = len(owners)
+                owners.append(inp)
+            self.test_of[b] = tests[key]
+        for name in _TEST:
+            setattr(self, name, np.stack([getattr(inp, name) for inp in owners]))
         self.beta = np.zeros_like(self.Z0)
         self.bias = self.b0.copy()
         self.q, self.a, self.lr, self.thr = (np.array([getattr(p, k) for p in params])
@@ -263,7 +310,8 @@ class Batch:
     def evaluate(self, out):
         """Fill ``out`` (B, len(METRICS)) with every run's metrics."""
         evaluate_batch(self.G, self.Z0, self.y, self.y_true, self.Gt, self.Z0t, self.y_t,
-                       self.y_true_t, self.beta, self.bias, self.q, self.a, self.use_bias, out)
+                       self.y_true_t, self.test_of, self.beta, self.bias, self.q, self.a,
+                       self.use_bias, out)
 
     def coefficients(self):
         """(γ (B, 2, m), ρ (B, 2, m, n), None): γ = j β_0 ‖μ‖², ρ_i = β_i ‖ξ_i‖² (no residual)."""
@@ -344,8 +392,12 @@ def advance_batch(G, Z0, y, y_true, beta, bias, q, a, use_bias, lr, code, theta,
 
 
 @njit(cache=True, parallel=True)
-def evaluate_batch(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, beta, bias, q, a, use_bias, out):
-    """:func:`evaluate_kernel` for a batch of runs, in parallel over runs."""
+def evaluate_batch(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of, beta, bias, q, a,
+                   use_bias, out):
+    """:func:`evaluate_kernel` for a batch of runs, in parallel over runs. Run b is evaluated
+    on the test set ``test_of[b]`` of the tables ``Gt``, ``Z0t``, ``y_t``, ``y_true_t`` (runs
+    that share a draw share its test set, which is not copied per run)."""
     for b in prange(G.shape[0]):
-        evaluate_kernel(G[b], Z0[b], y[b], y_true[b], Gt[b], Z0t[b], y_t[b], y_true_t[b],
+        t = test_of[b]
+        evaluate_kernel(G[b], Z0[b], y[b], y_true[b], Gt[t], Z0t[t], y_t[t], y_true_t[t],
                         beta[b], bias[b], q[b], a[b], use_bias[b], out[b])

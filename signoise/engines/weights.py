@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from .. import algorithms as A
-from ..model import is_finite, lincomb, patch_sqnorm_blocks
+from ..model import is_finite, lincomb, outputs, patch_sqnorm_blocks
 from ..steps import step_coef
 from .common import CONVERGED, DIVERGED, METRICS, RUNNING, draw_inputs, metrics
 
@@ -150,7 +150,9 @@ class Batch:
             Ht = np.empty((2, m, inp.Xt.shape[0], 2))
             Ht[..., 0] = inp.y_true_t[None, None, :] * wmu[:, :, None] + bias[:, :, None]
             Ht[..., 1] = (W2 @ inp.Xt.T).reshape(2, m, -1) + bias[:, :, None]
-            metrics(H, inp.y, Ht, inp.y_t, inp.y_true_t, self.K[b], inp.X @ inp.mu,
+            ft = np.empty(Ht.shape[2])
+            outputs(Ht, p.q, p.a, ft)
+            metrics(H, inp.y, ft, inp.y_t, inp.y_true_t, self.K[b], inp.X @ inp.mu,
                     float(inp.mu @ inp.mu), p.q, p.a, out[b])
 
     def coefficients(self):
