@@ -40,15 +40,25 @@ CHUNK_DRAWS = 2 ** 25
 
 @dataclass
 class Run:
-    """One prepared run: its config (with the run's seed), problem, engine inputs, kernel
-    parameters and the generator of its algorithm noise."""
+    """One prepared run: its config, seed, problem, engine inputs and kernel parameters."""
 
     cfg: object
     seed: int
     problem: Problem
     inputs: object
     params: Params
-    rng: np.random.Generator
+    _rng: np.random.Generator | None = None
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The generator of the run's algorithm noise (made when first asked for)."""
+        if self._rng is None:
+            self._rng = rng_for(self.seed, STREAM_ALGO)
+        return self._rng
+
+    def rng_state(self) -> str:
+        """The generator's state as JSON ("" when it was never used: it is then the seed's)."""
+        return "" if self._rng is None else json.dumps(self._rng.bit_generator.state)
 
 
 def prepare(cfg, seed: int, engine: str, problem: Problem | None = None) -> Run:
@@ -59,8 +69,7 @@ def prepare(cfg, seed: int, engine: str, problem: Problem | None = None) -> Run:
                "an algorithm that keeps w − w0 in span{μ, ξ_i} on engine 'gram' "
                "(this one leaves the span: use engine='weights', CLI --engine weights)")
     problem = _problem(cfg, engine, seed, problem)
-    return Run(cfg, seed, problem, E.prepare(problem), Params.from_config(cfg),
-               rng_for(seed, STREAM_ALGO))
+    return Run(cfg, seed, problem, E.prepare(problem), Params.from_config(cfg))
 
 
 def prepare_many(cfgs, seeds, engine: str) -> list:
@@ -93,10 +102,10 @@ def prepare_many(cfgs, seeds, engine: str) -> list:
         mu = np.zeros_like(first.problem.mu)
         mu[0] = cfg.data.mu
         problem = Problem.trusted(**{**first.problem.__dict__, "mu": mu})
-        inputs = (with_signal(first.inputs, first.problem, cfg.data.mu) if engine == "gram"
+        inputs = (with_signal(first.inputs, first.problem, cfg.data.mu,
+                              cfg.data.noise == "isotropic") if engine == "gram"
                   else get_engine(engine).prepare(problem))
-        runs.append(Run(cfg, seed, problem, inputs, Params.from_config(cfg),
-                        rng_for(seed, STREAM_ALGO)))
+        runs.append(Run(cfg, seed, problem, inputs, Params.from_config(cfg)))
     return runs
 
 
@@ -220,7 +229,8 @@ def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = Fals
     if start is not None:
         batch.set_state(start["state"])
         for r, s in zip(runs, start["rng_states"]):
-            r.rng.bit_generator.state = json.loads(s) if isinstance(s, str) else s
+            if s:
+                r.rng.bit_generator.state = json.loads(s)
     widths = batch.noise_width
     S = len(steps)
     metrics = np.full((B, S, len(METRICS)), np.nan)
@@ -291,7 +301,7 @@ def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = Fals
     _nan_after_divergence(steps, status, stopped_at, metrics, gamma, rho, summary, residual)
     state = {name: np.array(v, copy=True) for name, v in batch.get_state().items()}
     return Records(steps, metrics, gamma, rho, summary, residual, status, stopped_at, state,
-                   [json.dumps(r.rng.bit_generator.state) for r in runs],
+                   [r.rng_state() for r in runs],
                    _warnings(runs, metrics, status))
 
 

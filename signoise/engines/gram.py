@@ -53,7 +53,7 @@ def prepare(problem) -> GramInputs:
         y_t=problem.y_test, y_true_t=problem.y_true_test)
 
 
-def with_signal(inp: GramInputs, problem, mu_norm: float) -> GramInputs:
+def with_signal(inp: GramInputs, problem, mu_norm: float, isotropic: bool) -> GramInputs:
     """``prepare`` of ``problem`` with μ = ``mu_norm`` e_1 instead, from ``inp = prepare(problem)``.
 
     Only the entries that involve μ change: G's row and column 0, Z0[..., 0] and Gt's row 0.
@@ -70,7 +70,7 @@ def with_signal(inp: GramInputs, problem, mu_norm: float) -> GramInputs:
     Z0 = inp.Z0.copy()
     Z0[:, :, 0] = problem.w0[:, :, 0] * mu + 0.0
     Gt = inp.Gt
-    if np.any(problem.xi_test[:, 0] != 0.0):   # isotropic noise: ⟨μ, ξ_test⟩ ≠ 0
+    if isotropic:   # ⟨μ, ξ_test⟩ ≠ 0; for projected noise the row is 0 whatever ‖μ‖ is
         Gt = Gt.copy()
         Gt[0] = mu * problem.xi_test[:, 0] + 0.0
     return replace(inp, G=G, Z0=Z0, Gt=Gt)
