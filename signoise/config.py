@@ -19,21 +19,21 @@ from .algorithms import validate as validate_algorithm
 from .rules import Bool, Choice, ConfigError, Int, Real, reject, unknown_key
 
 
-def _f(default, rule, doc=""):
-    """A dataclass field whose metadata holds its rule and documentation."""
-    return field(default=default, metadata={"rule": rule, "doc": doc})
+def _f(default, constraint, doc=""):
+    """A dataclass field whose metadata holds its constraint and documentation."""
+    return field(default=default, metadata={"constraint": constraint, "doc": doc})
 
 
 class _Section:
-    """Validation shared by all spec sections: each field's rule, then cross-field checks."""
+    """Validation shared by all spec sections: each field's constraint, then cross-field checks."""
 
     _name = ""
 
     def __post_init__(self):
         for f in fields(self):
-            rule = f.metadata.get("rule")
-            if rule is not None:
-                value = rule(f"{self._name}.{f.name}", getattr(self, f.name))
+            constraint = f.metadata.get("constraint")
+            if constraint is not None:
+                value = constraint(f"{self._name}.{f.name}", getattr(self, f.name))
                 object.__setattr__(self, f.name, value)
         self._check()
 
@@ -116,7 +116,7 @@ class ModelSpec(_Section):
     patch_pool: str = _f("sum", Choice(("sum", "mean")))
 
     @property
-    def scale(self) -> float:
+    def readout_scale(self) -> float:
         """The readout scale a of F_j."""
         return (1.0 / self.m if self.filter_pool == "mean" else 1.0) * (
             0.5 if self.patch_pool == "mean" else 1.0)
@@ -139,7 +139,7 @@ class AlgorithmSpec:
         return cls(name=name, params=d)
 
     def to_dict(self):
-        return {"name": self.name, **self.params}
+        return {"name": self.name, **{k: v for k, v in self.params.items() if v is not None}}
 
 
 @dataclass(frozen=True)

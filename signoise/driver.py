@@ -17,11 +17,10 @@ import numpy as np
 
 from . import algorithms as A
 from . import interrupt
-from .algorithms import ALGORITHMS
+from .algorithms import ALGORITHMS, run_record
 from .data import STREAM_ALGO, Problem, rng_for, sample_problem
 from .engines import get_engine
-from .engines.common import (CONVERGED, DIVERGED, METRICS, RUNNING, Params, draw_inputs,
-                             single_threaded_blas)
+from .engines.common import CONVERGED, DIVERGED, METRICS, RUNNING, draw_inputs, single_threaded_blas
 from .rules import reject
 
 #: Status of a run that was asked to stop (SIGINT/SIGTERM); the others are the kernels'.
@@ -46,7 +45,7 @@ class Run:
     seed: int
     problem: Problem
     inputs: object
-    params: Params
+    params: np.ndarray         # run_record(cfg): the kernels' parameters
     _rng: np.random.Generator | None = None
 
     @property
@@ -69,7 +68,7 @@ def prepare(cfg, seed: int, engine: str, problem: Problem | None = None) -> Run:
                "an algorithm that keeps w − w0 in span{μ, ξ_i} on engine 'gram' "
                "(this one leaves the span: use engine='weights', CLI --engine weights)")
     problem = _problem(cfg, engine, seed, problem)
-    return Run(cfg, seed, problem, E.prepare(problem), Params.from_config(cfg))
+    return Run(cfg, seed, problem, E.prepare(problem), run_record(cfg))
 
 
 def prepare_many(cfgs, seeds, engine: str) -> list:
@@ -105,7 +104,7 @@ def prepare_many(cfgs, seeds, engine: str) -> list:
         inputs = (with_signal(first.inputs, first.problem, cfg.data.mu,
                               cfg.data.noise == "isotropic") if engine == "gram"
                   else get_engine(engine).prepare(problem))
-        runs.append(Run(cfg, seed, problem, inputs, Params.from_config(cfg)))
+        runs.append(Run(cfg, seed, problem, inputs, run_record(cfg)))
     return runs
 
 
@@ -187,7 +186,7 @@ def _chunk(runs, engine, widths, longest):
     else:                  # two products with the (2n, d) patches
         per_step = 8 * m * n * max(widths)
     k = CHUNK_WORK / (B * per_step)
-    if any(r.params.code in _NOISE_CODES for r in runs):
+    if any(r.params[0]["code"] in _NOISE_CODES for r in runs):
         k = min(k, CHUNK_DRAWS / (8 * B * 2 * m * max(widths)))
     return int(max(1, min(longest, k)))
 
@@ -272,7 +271,7 @@ def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = Fals
             while k < S and active.any():
                 nsteps = min(chunk, int(steps[k]) - t)
                 # a stopped run draws nothing (k = 0 consumes no random numbers)
-                draws = [draw_inputs(r.params, r.rng, t, nsteps if a else 0, n, m, w) if s
+                draws = [draw_inputs(r.params[0], r.rng, t, nsteps if a else 0, n, m, w) if s
                          else none for r, w, a, s in zip(runs, widths, active, stochastic)]
                 done, st = batch.advance(nsteps, *zip(*draws), active)
                 stopped_at[active] += done[active]

@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit
 
 from .algorithms import (ANTI_PGD, CLIP, FDGR, FLOODING, GR, LABEL_NOISE_GD, LPG, NOISY_EVAL,
-                         PEGR, SAM, USAM)
+                         PEGR, SAM, USAM, FDScheme)
 from .model import (assign, delta_preacts, fdot, gd_coef, hvp_coef, lincomb, margin_terms, outputs,
                     pegr_coef)
 
@@ -29,7 +29,7 @@ def _grad_at(H, y, omega, q, a, f, loss, d1, d2, Q):
 
 
 @njit(cache=True)
-def _lpg_weights(y, loss, theta, omega):
+def _lpg_weights(y, loss, prm, omega):
     """ω_i = (1 + α_{y_i}(t))/n with α_c(t) = α_c + adapt (L_c/L − 1) (signoise's LPG)."""
     n = y.shape[0]
     total = loss.sum() / n
@@ -41,21 +41,24 @@ def _lpg_weights(y, loss, theta, omega):
         counts[c] += 1.0
     for i in range(n):
         c = 0 if y[i] > 0 else 1
-        alpha = theta[c]
-        if theta[2] != 0.0 and counts[c] > 0 and total > 0.0:
-            alpha += theta[2] * (sums[c] / counts[c] / total - 1.0)
+        alpha = prm.alpha_pos if c == 0 else prm.alpha_neg
+        if prm.adapt != 0.0 and counts[c] > 0 and total > 0.0:
+            alpha += prm.adapt * (sums[c] / counts[c] / total - 1.0)
         omega[i] = (1.0 + alpha) / n
 
 
 @njit(cache=True)
-def step_coef(code, theta, H, dHn, K, P, y, ysign, omega_in, q, a,
-              f, loss, d1, d2, ys, omega, Hs, dH, Q, Qs):
-    """Fill Q with the update direction of algorithm ``code`` at H; return L_S(H).
+def step_coef(prm, H, dHn, K, blocks, y, ysign, omega_in, f, loss, d1, d2, ys, omega, Hs, dH, Q,
+              Qs):
+    """Fill Q with the update direction of the run's algorithm (``prm``, a run record of
+    :data:`~signoise.algorithms.RUN_DTYPE`) at H; return L_S(H).
 
     ``ysign`` (n,) or empty: per-step label signs (label_noise_gd); ``omega_in`` (n,) or empty:
     per-step example weights (sgd, msgd); ``dHn``: pre-activation noise ⟨ζ, x⟩ (noisy_eval,
-    anti_pgd). The other arrays are scratch of the shapes of H (Hs, dH, Q, Qs) or (n,).
+    anti_pgd); ``blocks``: each example's 2×2 patch Gram block. The other arrays are scratch of
+    the shapes of H (Hs, dH, Q, Qs) or (n,).
     """
+    code, q, a = prm.code, prm.q, prm.a
     n = y.shape[0]
     outputs(H, q, a, f)
     margin_terms(f, y, loss, d1, d2)
@@ -65,7 +68,7 @@ def step_coef(code, theta, H, dHn, K, P, y, ysign, omega_in, q, a,
         ys[i] = y[i] * ysign[i] if ysign.shape[0] else y[i]
         omega[i] = omega_in[i] if omega_in.shape[0] else 1.0 / n
     if code == LPG:
-        _lpg_weights(y, loss, theta, omega)
+        _lpg_weights(y, loss, prm, omega)
     if code == LABEL_NOISE_GD:
         margin_terms(f, ys, loss, d1, d2)
 
@@ -75,42 +78,41 @@ def step_coef(code, theta, H, dHn, K, P, y, ysign, omega_in, q, a,
         return L
 
     if code == PEGR:                      # GD part and penalty in one pass
-        pegr_coef(H, ys, d1, d2, omega, P, q, a, 0.5 * theta[0], Q)
+        pegr_coef(H, ys, d1, d2, omega, blocks, q, a, 0.5 * prm.lam, Q)
         return L
     gd_coef(H, ys, d1, omega, q, a, Q)
     if code == FLOODING:
-        if L < theta[0]:
+        if L < prm.flood_level:
             lincomb(Q, -1.0, Q, 0.0, Q)
     elif code == CLIP:
         delta_preacts(Q, K, dH)
         norm = math.sqrt(fdot(Q, dH))
-        if norm > theta[0]:
-            lincomb(Q, theta[0] / norm, Q, 0.0, Q)
+        if norm > prm.max_norm:
+            lincomb(Q, prm.max_norm / norm, Q, 0.0, Q)
     elif code == GR:
         delta_preacts(Q, K, dH)           # v = g, so λ H g is added
-        hvp_coef(H, dH, ys, d1, d2, omega, q, a, theta[0], Q)
+        hvp_coef(H, dH, ys, d1, d2, omega, q, a, prm.lam, Q)
     elif code == SAM or code == USAM or code == FDGR:
         delta_preacts(Q, K, dH)
         if code == FDGR:
-            lam, eps, scheme = theta[0], theta[1], theta[2]
-            r = -eps if scheme == 1.0 else eps
+            lam, eps, scheme = prm.lam, prm.fd_step, prm.fd_scheme
+            r = -eps if scheme == FDScheme.BACKWARD else eps
         elif code == SAM:
             norm = math.sqrt(fdot(Q, dH))
-            r = theta[0] / norm if norm > 0.0 else 0.0
+            r = prm.radius / norm if norm > 0.0 else 0.0
         else:
-            r = theta[0]
+            r = prm.radius
         lincomb(Hs, 1.0, H, r, dH)
         _grad_at(Hs, ys, omega, q, a, f, loss, d1, d2, Qs)
         if code != FDGR:
             assign(Q, Qs)
-        elif scheme == 0.0:       # forward: (1 − λ/ε) g + (λ/ε) ∇L(W + εg)
+        elif scheme == FDScheme.FORWARD:    # (1 − λ/ε) g + (λ/ε) ∇L(W + εg)
             lincomb(Q, 1.0 - lam / eps, Q, lam / eps, Qs)
-        elif scheme == 1.0:       # backward: (1 + λ/ε) g − (λ/ε) ∇L(W − εg)
+        elif scheme == FDScheme.BACKWARD:   # (1 + λ/ε) g − (λ/ε) ∇L(W − εg)
             lincomb(Q, 1.0 + lam / eps, Q, -lam / eps, Qs)
-        else:                     # central: g + λ [∇L(W+εg) − ∇L(W−εg)]/(2ε)
+        else:                               # central: g + λ [∇L(W+εg) − ∇L(W−εg)]/(2ε)
             lincomb(Hs, 1.0, H, -eps, dH)
             _grad_at(Hs, ys, omega, q, a, f, loss, d1, d2, dH)  # dH reused as scratch
             lincomb(Qs, 1.0, Qs, -1.0, dH)
             lincomb(Q, 1.0, Q, lam / (2.0 * eps), Qs)
     return L
-

@@ -262,7 +262,7 @@ def population_test_error(problem: Problem, ds, cfg, points: int = 100_000,
     if points < 2:
         reject("points", points, "an integer >= 2")
     data, model = cfg.data, cfg.model
-    m, q, a, p = model.m, float(model.q), float(model.scale), data.flip
+    m, q, a, p = model.m, float(model.q), float(model.readout_scale), data.flip
     mu2 = float(problem.mu @ problem.mu)
     sq = np.einsum("id,id->i", problem.xi, problem.xi)
     j = np.array([1.0, -1.0])[:, None, None]

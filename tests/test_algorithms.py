@@ -10,7 +10,7 @@ import pytest
 import signoise as sn
 from signoise import algorithms as A
 from signoise.engines import gram, weights
-from signoise.engines.common import Params
+from signoise.algorithms import run_record
 
 from . import naive
 from .conftest import make_cfg
@@ -103,13 +103,13 @@ def test_regularised_step_is_finite_difference_gradient(name, objective, q, bias
     prob.b0 = np.array([[0.2, -0.1], [0.15, 0.05]]) if bias else prob.b0
     assert np.any(prob.y != prob.y_true)
     m, d = cfg.model.m, cfg.data.d
-    runner = weights.Runner(weights.prepare(prob), Params.from_config(cfg), None)
+    runner = weights.Runner(weights.prepare(prob), run_record(cfg), None)
     runner.advance(1)
     step = np.concatenate([(runner.state[0] - prob.w0).ravel(), (runner.state[1] - prob.b0).ravel()])
 
     def obj(flat):
         return objective(flat[:2 * m * d].reshape(2, m, d), flat[2 * m * d:].reshape(2, m), prob,
-                         q, cfg.model.scale, lam, bias)
+                         q, cfg.model.readout_scale, lam, bias)
     flat = np.concatenate([prob.w0.ravel(), prob.b0.ravel()])
     h = 1e-5
     fd = np.array([(obj(flat + h * e) - obj(flat - h * e)) / (2 * h) for e in np.eye(flat.size)])
@@ -117,7 +117,7 @@ def test_regularised_step_is_finite_difference_gradient(name, objective, q, bias
         fd[2 * m * d:] = 0.0
     np.testing.assert_allclose(step, -cfg.train.lr * fd, rtol=1e-6, atol=1e-9 * np.abs(fd).max())
     # and the regulariser really acts (the step differs from GD's)
-    gW, _ = naive.grad(prob.w0, prob.b0, prob, q, cfg.model.scale)
+    gW, _ = naive.grad(prob.w0, prob.b0, prob, q, cfg.model.readout_scale)
     assert np.abs(step[:2 * m * d] + cfg.train.lr * gW.ravel()).max() > 1e-6
 
 
@@ -125,7 +125,7 @@ def test_regularised_step_is_finite_difference_gradient(name, objective, q, bias
 def first_step(name, params, engine="weights", **changes):
     cfg = cfg_for(name, params, **changes)
     E = weights if engine == "weights" else gram
-    runner = E.Runner(E.prepare(sn.sample_problem(cfg)), Params.from_config(cfg), None)
+    runner = E.Runner(E.prepare(sn.sample_problem(cfg)), run_record(cfg), None)
     before = np.concatenate([np.ravel(x).copy() for x in runner.state])
     runner.advance(1)
     return np.concatenate([np.ravel(x) for x in runner.state]) - before
@@ -174,7 +174,7 @@ def test_lpg_fixed_alpha_is_weighted_gd():
     cfg = cfg_for("lpg", {"alpha_pos": 0.5, "alpha_neg": -0.3})
     prob = sn.sample_problem(cfg)
     omega = np.where(prob.y > 0, 1.5, 0.7) / N
-    gW, _ = naive.grad(prob.w0, prob.b0, prob, cfg.model.q, cfg.model.scale, omega=omega)
+    gW, _ = naive.grad(prob.w0, prob.b0, prob, cfg.model.q, cfg.model.readout_scale, omega=omega)
     step = first_step("lpg", {"alpha_pos": 0.5, "alpha_neg": -0.3})
     np.testing.assert_allclose(step, np.r_[-cfg.train.lr * gW.ravel(), np.zeros(4)], rtol=1e-9,
                                atol=1e-14)
@@ -183,21 +183,21 @@ def test_lpg_fixed_alpha_is_weighted_gd():
 # (e) stochastic algorithms: given their random inputs, and in distribution ---------------------
 def kernel_step(cfg, prob, omega=None, ysign=None, eps=None):
     """One weights-engine step with explicit random inputs; returns ΔW (flattened)."""
-    p = Params.from_config(cfg)
+    prm = run_record(cfg)[0]
     n, m, d = cfg.data.n, cfg.model.m, cfg.data.d
     inp = weights.prepare(prob)
     K = inp.X @ inp.X.T
     W, b = prob.w0.copy(), prob.b0.copy()
     as_rows = lambda x, shape: np.empty((0,) + shape) if x is None else x[None]  # noqa: E731
-    weights.advance(inp.X, K, inp.y, W, b, p.q, p.a, p.use_bias, p.lr, p.code, p.theta, 1, 0.0,
-                    as_rows(omega, (n,)), as_rows(ysign, (n,)), as_rows(eps, (2, m, d + 1)))
+    weights.advance(inp.X, K, inp.y, W, b, prm, 1, as_rows(omega, (n,)), as_rows(ysign, (n,)),
+                    as_rows(eps, (2, m, d + 1)))
     return (W - prob.w0).ravel()
 
 
 def test_given_random_inputs_each_rule_is_its_gradient():
     cfg = cfg_for("gd", {})
     prob = sn.sample_problem(cfg)
-    q, a, lr = cfg.model.q, cfg.model.scale, cfg.train.lr
+    q, a, lr = cfg.model.q, cfg.model.readout_scale, cfg.train.lr
     rng = np.random.default_rng(0)
     omega = rng.random(N)                                # sgd / msgd: example weights
     gW, _ = naive.grad(prob.w0, prob.b0, prob, q, a, omega=omega)
@@ -220,14 +220,14 @@ def test_msgd_step_is_unbiased_with_the_stated_covariance():
     for kind in ("fisher", "cov"):
         cfg = cfg_for("msgd", {"kind": kind, "s": 0.8}, model__sigma0=0.5)
         prob = sn.sample_problem(cfg)
-        params = Params.from_config(cfg)
+        params = run_record(cfg)
         rng = np.random.default_rng(1)
         from signoise.engines.common import draw_inputs
-        omegas, _, _ = draw_inputs(params, rng, 0, draws, N, 2, 1)
+        omegas, _, _ = draw_inputs(params[0], rng, 0, draws, N, 2, 1)
         steps = np.array([kernel_step(cfg, prob, omega=o) for o in omegas])
         lr = cfg.train.lr
         grads = np.array([g[0].ravel() for g in naive.example_grads(prob.w0, prob.b0, prob,
-                                                                    cfg.model.q, cfg.model.scale)])
+                                                                    cfg.model.q, cfg.model.readout_scale)])
         gd = -lr * grads.mean(axis=0)
         se = steps.std(axis=0) / np.sqrt(draws) + 1e-15
         assert np.max(np.abs(steps.mean(axis=0) - gd) / se) < 5.0
@@ -270,7 +270,7 @@ def test_hessian_trace_matches_finite_differences():
     cfg = cfg_for("gd", {}, data__n=4, data__d=8, model__sigma0=0.6, model__bias=True)
     prob = sn.sample_problem(cfg)
     prob.b0 = np.array([[0.2, -0.1], [0.15, 0.05]])
-    m, d, q, a = cfg.model.m, cfg.data.d, cfg.model.q, cfg.model.scale
+    m, d, q, a = cfg.model.m, cfg.data.d, cfg.model.q, cfg.model.readout_scale
     flat = np.concatenate([prob.w0.ravel(), prob.b0.ravel()])
     L = lambda x: naive.train_loss(x[:2 * m * d].reshape(2, m, d), x[2 * m * d:].reshape(2, m),  # noqa: E731
                                    prob, q, a)

@@ -11,7 +11,7 @@ from scipy.special import expit
 
 import signoise as sn
 from signoise.engines import gram, weights
-from signoise.engines.common import Params
+from signoise.algorithms import run_record
 from signoise.model import logistic
 
 from . import naive
@@ -58,7 +58,7 @@ def _loss_of_flat(cfg, prob, flat):
     m, d = cfg.model.m, cfg.data.d
     W = flat[: 2 * m * d].reshape(2, m, d)
     b = flat[2 * m * d:].reshape(2, m)
-    return naive.train_loss(W, b, prob, cfg.model.q, cfg.model.scale)
+    return naive.train_loss(W, b, prob, cfg.model.q, cfg.model.readout_scale)
 
 
 @pytest.mark.parametrize("q,bias", [(3.0, False), (2.0, True), (1.0, False)])
@@ -68,7 +68,7 @@ def test_gd_step_is_minus_lr_times_finite_difference_gradient(q, bias):
     prob = sn.sample_problem(cfg)
     prob.b0 = 0.1 * np.arange(4.0).reshape(2, 2)
     for E in (weights, gram):
-        runner = E.Runner(E.prepare(prob), Params.from_config(cfg), None)
+        runner = E.Runner(E.prepare(prob), run_record(cfg), None)
         runner.advance(1)
         if E is weights:
             W1, b1 = runner.state
@@ -94,14 +94,14 @@ def test_naive_loop_agrees():
                    train__record_every=20, model__bias=True, data__noise="isotropic")
     prob = sn.sample_problem(cfg)
     prob.b0 = np.array([[0.05, -0.02], [0.01, 0.03]])
-    W, b = naive.gd(prob, cfg.model.q, cfg.model.scale, cfg.train.lr, 20, use_bias=True)
+    W, b = naive.gd(prob, cfg.model.q, cfg.model.readout_scale, cfg.train.lr, 20, use_bias=True)
     gamma, rho = naive.decompose(W, prob)
     for engine in ("gram", "weights"):
         ds = sn.simulate(cfg, engine=engine, problem=prob, quiet=True)
         np.testing.assert_allclose(ds.gamma.isel(step=-1), gamma, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(ds.rho.isel(step=-1), rho, rtol=1e-9, atol=1e-12)
         assert ds.train_loss.values[-1] == pytest.approx(
-            naive.train_loss(W, b, prob, cfg.model.q, cfg.model.scale), rel=1e-10)
+            naive.train_loss(W, b, prob, cfg.model.q, cfg.model.readout_scale), rel=1e-10)
 
 
 @pytest.mark.parametrize("q", [1.0, 3.0])

@@ -15,7 +15,8 @@ import pytest
 import signoise as sn
 from signoise.rules import ConfigError
 from signoise.engines import gram
-from signoise.engines.common import METRICS, Params
+from signoise.algorithms import run_record
+from signoise.engines.common import METRICS
 from signoise.wishart import (bartlett_rows, fresh_test_inputs, population_test_error,
                               sample_gram_inputs, sample_reduced)
 
@@ -178,7 +179,7 @@ def test_fresh_test_inputs_estimate_the_population_error(sampler):
                    train__steps=20, train__record_every=20, data__sampler=sampler)
     prob = sn.sample_problem(cfg) if sampler == "explicit" else sample_reduced(cfg)
     ds = sn.simulate(cfg, quiet=True)            # draws the same problem again (same seed)
-    inp, params = gram.prepare(prob), Params.from_config(cfg)
+    inp, params = gram.prepare(prob), run_record(cfg)
     beta = np.zeros_like(inp.Z0)               # rebuild the final state from γ, ρ
     sq = inp.sq_norms
     beta[:, :, 0] = np.array([1.0, -1.0])[:, None] * ds.gamma.values[-1] / sq[0]

@@ -106,10 +106,10 @@ def engine_stepper(cfg, problem, engine: str):
     """``run(k)``: k steps of a signoise engine's Runner from its initial state (compiled first)."""
     from signoise.data import STREAM_ALGO, rng_for
     from signoise.engines import get_engine
-    from signoise.engines.common import Params
+    from signoise.algorithms import run_record
 
     E = get_engine(engine)
-    runner = E.Runner(E.prepare(problem), Params.from_config(cfg), rng_for(0, STREAM_ALGO))
+    runner = E.Runner(E.prepare(problem), run_record(cfg), rng_for(0, STREAM_ALGO))
     start = tuple(x.copy() for x in runner.state)
 
     def run(k):

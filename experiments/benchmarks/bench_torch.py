@@ -26,7 +26,7 @@ def torch_model(problem, cfg):
     from torch.func import grad, vmap
 
     torch.set_default_dtype(torch.float64)
-    m, q, a, lr = cfg.model.m, float(cfg.model.q), cfg.model.scale, cfg.train.lr
+    m, q, a, lr = cfg.model.m, float(cfg.model.q), cfg.model.readout_scale, cfg.train.lr
     Xs = torch.tensor(problem.y_true[:, None] * problem.mu[None, :])   # (n, d) signal patches
     Xn = torch.tensor(problem.xi)                                        # (n, d) noise patches
     y = torch.tensor(problem.y)
@@ -82,9 +82,9 @@ def agreement(problem, cfg, torch_step, reset, W, steps=3):
     """Relative difference of W after a few steps: torch vs signoise's weights engine."""
     from signoise.data import STREAM_ALGO, rng_for
     from signoise.engines import weights
-    from signoise.engines.common import Params
+    from signoise.algorithms import run_record
 
-    runner = weights.Runner(weights.prepare(problem), Params.from_config(cfg),
+    runner = weights.Runner(weights.prepare(problem), run_record(cfg),
                             rng_for(0, STREAM_ALGO))
     runner.advance(steps)
     ref = runner.state[0]

@@ -3,8 +3,6 @@ recorded metrics (computed by one compiled function for both engines)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from numba import njit
 
@@ -19,69 +17,47 @@ METRICS = ("train_loss", "train_error", "test_loss", "test_error", "test_error_c
            "grad_var_signal", "grad_var_noise", "hessian_trace")
 
 
-@dataclass(frozen=True)
-class Params:
-    """The scalars a kernel needs, resolved from a :class:`~signoise.config.RunConfig`."""
-
-    q: float
-    a: float
-    use_bias: bool
-    lr: float
-    code: int
-    theta: np.ndarray
-    loss_threshold: float
-    algorithm: str
-
-    @classmethod
-    def from_config(cls, cfg):
-        code, theta = A.encode(cfg.algorithm.name, cfg.algorithm.params)
-        return cls(q=float(cfg.model.q), a=float(cfg.model.scale), use_bias=bool(cfg.model.bias),
-                   lr=float(cfg.train.lr), code=code, theta=theta,
-                   loss_threshold=float(cfg.train.loss_threshold or 0.0),
-                   algorithm=cfg.algorithm.name)
-
-
 def needs_eval_noise(code) -> bool:
     return code in (A.NOISY_EVAL, A.ANTI_PGD)
 
 
-def draw_inputs(params: Params, rng: np.random.Generator, t0: int, k: int, n: int, m: int,
-                width: int):
+def draw_inputs(prm, rng: np.random.Generator, t0: int, k: int, n: int, m: int, width: int):
     """Random inputs of steps t0 .. t0+k−1, drawn outside the kernels (DESIGN.md principle 4).
 
-    Returns ``(omega_t (k|0, n), ysign_t (k|0, n), eps_t (k|0, 2, m, width))``: per-step example
-    weights (sgd, msgd), label signs (label_noise_gd), and Gaussian weight noise already
-    scaled (noisy_eval, anti_pgd: s; pgd: s; grad_noise: −η s). Draws fill arrays in step order,
-    so the numbers do not depend on how the steps are split into chunks.
+    ``prm``: the run record (:func:`~signoise.algorithms.run_record`). Returns ``(omega_t
+    (k|0, n), ysign_t (k|0, n), zeta_t (k|0, 2, m, width))``: per-step example weights (sgd,
+    msgd), label signs (label_noise_gd), and Gaussian weight noise already scaled (noisy_eval,
+    anti_pgd, pgd: s; grad_noise: −η s). Draws fill arrays in step order, so the numbers do not
+    depend on how the steps are split into chunks.
     """
-    code, theta = params.code, params.theta
+    code = prm["code"]
     omega = np.empty((0, n))
     ysign = np.empty((0, n))
-    eps = np.empty((0, 2, m, width))
+    zeta = np.empty((0, 2, m, width))
     if code == A.SGD:
-        b = int(theta[0])
+        b = int(prm["batch_size"])
         chosen = np.argsort(rng.random((k, n)), axis=1)[:, :b]
         omega = np.zeros((k, n))
         np.put_along_axis(omega, chosen, 1.0 / b, axis=1)
     elif code == A.MSGD:
-        kind, keep, s = theta[0], theta[1], theta[2]
-        if kind == 0.0:
+        kind, keep, s = prm["mask_kind"], prm["keep"], prm["mask_scale"]
+        if kind == A.MaskKind.BERNOULLI:
             mask = (rng.random((k, n)) < keep) / keep
         else:
             e = rng.standard_normal((k, n))
-            if kind == 2.0:
+            if kind == A.MaskKind.COV:
                 e = e - e.mean(axis=1, keepdims=True)
             mask = 1.0 + s * e
         omega = mask / n
     elif code == A.LABEL_NOISE_GD:
-        ysign = np.where(rng.random((k, n)) < theta[0], -1.0, 1.0)
+        ysign = np.where(rng.random((k, n)) < prm["p_step"], -1.0, 1.0)
     elif code in (A.NOISY_EVAL, A.ANTI_PGD, A.PGD, A.GRAD_NOISE):
-        scale = -params.lr * theta[0] if code == A.GRAD_NOISE else theta[0]
-        eps = scale * rng.standard_normal((k, 2, m, width))
-        if code == A.NOISY_EVAL and theta[1]:   # layerwise: block (t mod 2) only
+        s = prm["noise_std"]
+        zeta = (-prm["lr"] * s if code == A.GRAD_NOISE else s) * rng.standard_normal((k, 2, m, width))
+        if code == A.NOISY_EVAL and prm["layerwise"]:   # layerwise: block (t mod 2) only
             steps = t0 + np.arange(k)
-            eps[np.arange(k), 1 - steps % 2] = 0.0
-    return omega, ysign, eps
+            zeta[np.arange(k), 1 - steps % 2] = 0.0
+    return omega, ysign, zeta
 
 
 @njit(cache=True)

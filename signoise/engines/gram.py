@@ -115,8 +115,8 @@ def patch_gram(G, y_true, use_bias, K):
 
 
 @njit(cache=True)
-def apply_coef(Q, y_true, scale, use_bias, beta, bias):
-    """β += scale · (coefficients of Σ_{i,p} Q x_i^(p)); the bias likewise."""
+def apply_coef(Q, y_true, step, use_bias, beta, bias):
+    """β += step · (coefficients of Σ_{i,p} Q x_i^(p)); the bias likewise."""
     _, m, n, _ = Q.shape
     for j in range(2):
         for r in range(m):
@@ -124,36 +124,37 @@ def apply_coef(Q, y_true, scale, use_bias, beta, bias):
             sb = 0.0
             for i in range(n):
                 s += Q[j, r, i, 0] * y_true[i]
-                beta[j, r, i + 1] += scale * Q[j, r, i, 1]
+                beta[j, r, i + 1] += step * Q[j, r, i, 1]
                 sb += Q[j, r, i, 0] + Q[j, r, i, 1]
-            beta[j, r, 0] += scale * s
+            beta[j, r, 0] += step * s
             if use_bias:
-                bias[j, r] += scale * sb
+                bias[j, r] += step * sb
 
 
 @njit(cache=True)
-def noise_preacts(eps, F, y_true, use_bias, dHn):
-    """⟨ζ_{j,r}, x_i^(p)⟩ (+ the bias noise) from standard-normal-times-s ``eps`` (2, m, n+2)."""
-    two, m, width = eps.shape
+def noise_preacts(zeta, F, y_true, use_bias, dHn):
+    """⟨ζ_{j,r}, x_i^(p)⟩ (+ the bias noise) from the draws ``zeta`` (2, m, n+2): s times
+    standard normals, mapped through F (F Fᵀ = G) to have covariance s² G."""
+    two, m, width = zeta.shape
     k = width - 1
-    u = np.dot(eps[:, :, :k].copy().reshape(two * m, k), F.T)
+    u = np.dot(zeta[:, :, :k].copy().reshape(two * m, k), F.T)
     for j in range(2):
         for r in range(m):
-            b = eps[j, r, k] if use_bias else 0.0
+            b = zeta[j, r, k] if use_bias else 0.0
             for i in range(k - 1):
                 dHn[j, r, i, 0] = y_true[i] * u[j * m + r, 0] + b
                 dHn[j, r, i, 1] = u[j * m + r, i + 1] + b
 
 
 @njit(cache=True)
-def advance(G, Z0, y, y_true, beta, bias, q, a, use_bias, lr, code, theta, nsteps,
-            loss_threshold, omega_t, ysign_t, eps_t, F):
+def advance(G, Z0, y, y_true, beta, bias, prm, nsteps, omega_t, ysign_t, zeta_t, F):
     """Run up to ``nsteps`` steps in place. Returns (steps done, status).
 
     Stops, before stepping, when the training loss is non-finite (DIVERGED) or below
-    ``loss_threshold`` (CONVERGED; pass 0 to never stop). A step that makes β non-finite also
-    ends the run as DIVERGED. Random inputs come per step from ``omega_t``, ``ysign_t``,
-    ``eps_t`` (empty when the algorithm has none; see common.draw_inputs).
+    ``prm.loss_threshold`` (CONVERGED; 0 never stops). A step that makes β non-finite also
+    ends the run as DIVERGED. ``prm``: the run record (:data:`~signoise.algorithms.RUN_DTYPE`).
+    Random inputs come per step from ``omega_t``, ``ysign_t``, ``zeta_t`` (empty when the
+    algorithm has none; see common.draw_inputs).
     """
     two, m, k = Z0.shape
     n = k - 1
@@ -164,23 +165,23 @@ def advance(G, Z0, y, y_true, beta, bias, q, a, use_bias, lr, code, theta, nstep
     f, loss, d1, d2 = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     ys, omega = np.empty(n), np.empty(n)
     K = np.empty((2 * n, 2 * n))
-    patch_gram(G, y_true, use_bias, K)
-    P = np.empty((n, 2, 2))
-    patch_sqnorm_blocks(K, P)
+    patch_gram(G, y_true, prm.use_bias, K)
+    blocks = np.empty((n, 2, 2))
+    patch_sqnorm_blocks(K, blocks)
     none = np.empty(0)
     for t in range(nsteps):
         preacts(G, Z0, beta, bias, y_true, Z, H)
-        if eps_t.shape[0]:
-            noise_preacts(eps_t[t], F, y_true, use_bias, dHn)
-        L = step_coef(code, theta, H, dHn, K, P, y,
+        if zeta_t.shape[0]:
+            noise_preacts(zeta_t[t], F, y_true, prm.use_bias, dHn)
+        L = step_coef(prm, H, dHn, K, blocks, y,
                       ysign_t[t] if ysign_t.shape[0] else none,
                       omega_t[t] if omega_t.shape[0] else none,
-                      q, a, f, loss, d1, d2, ys, omega, Hs, dH, Q, Qs)
+                      f, loss, d1, d2, ys, omega, Hs, dH, Q, Qs)
         if not np.isfinite(L):
             return t, DIVERGED
-        if L < loss_threshold:
+        if L < prm.loss_threshold:
             return t, CONVERGED
-        apply_coef(Q, y_true, -lr, use_bias, beta, bias)
+        apply_coef(Q, y_true, -prm.lr, prm.use_bias, beta, bias)
         if not (is_finite(beta) and is_finite(bias)):
             return t + 1, DIVERGED
     return nsteps, RUNNING
@@ -214,8 +215,9 @@ def test_outputs(Z, Zt, Z0t, bias, y_true_t, q, a, ft):
 
 
 @njit(cache=True)
-def evaluate_kernel(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, beta, bias, q, a, use_bias, out):
+def evaluate_kernel(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, beta, bias, prm, out):
     """:data:`~signoise.engines.common.METRICS` of the state (β, bias), train and test."""
+    q, a = prm.q, prm.a
     two, m, k = Z0.shape
     n = k - 1
     Z = np.empty_like(Z0)
@@ -228,7 +230,7 @@ def evaluate_kernel(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, beta, bias, q, a, 
     ft = np.empty(y_t.shape[0])
     test_outputs(Z, Zt, Z0t, bias, y_true_t, q, a, ft)
     K = np.empty((2 * n, 2 * n))
-    patch_gram(G, y_true, use_bias, K)
+    patch_gram(G, y_true, prm.use_bias, K)
     xmu = np.empty(2 * n)
     for i in range(n):
         xmu[2 * i] = y_true[i] * G[0, 0]
@@ -256,7 +258,6 @@ class Batch:
     """
 
     def __init__(self, inputs: list, params: list):
-        self.params = params
         B = len(inputs)
         first = inputs[0]
         for name in ("G", "Z0", "b0", "y", "y_true"):
@@ -277,15 +278,11 @@ class Batch:
             setattr(self, name, np.stack([getattr(inp, name) for inp in owners]))
         self.beta = np.zeros_like(self.Z0)
         self.bias = self.b0.copy()
-        self.q, self.a, self.lr, self.thr = (np.array([getattr(p, k) for p in params])
-                                             for k in ("q", "a", "lr", "loss_threshold"))
-        self.use_bias = np.array([p.use_bias for p in params], dtype=np.bool_)
-        self.code = np.array([p.code for p in params], dtype=np.int64)
-        self.theta = np.stack([p.theta for p in params])
+        self.prm = np.concatenate(params)
         # the noise factor F (F Fᵀ = G) only where the rule draws weight noise; zeros elsewhere
         self.F = np.zeros_like(self.G)
-        for b, p in enumerate(params):
-            if needs_eval_noise(p.code):
+        for b, code in enumerate(self.prm["code"]):
+            if needs_eval_noise(code):
                 self.F[b] = noise_factor(self.G[b])
 
     @property
@@ -301,17 +298,15 @@ class Batch:
         """
         B, n = self.y.shape
         done, status = np.zeros(B, np.int64), np.zeros(B, np.int64)
-        advance_batch(self.G, self.Z0, self.y, self.y_true, self.beta, self.bias, self.q, self.a,
-                      self.use_bias, self.lr, self.code, self.theta, nsteps, self.thr,
-                      _stack(omega, 1.0 / n), _stack(ysign, 1.0), _stack(zeta, 0.0), self.F,
-                      active, done, status)
+        advance_batch(self.G, self.Z0, self.y, self.y_true, self.beta, self.bias, self.prm,
+                      nsteps, _stack(omega, 1.0 / n), _stack(ysign, 1.0), _stack(zeta, 0.0),
+                      self.F, active, done, status)
         return done, status
 
     def evaluate(self, out):
         """Fill ``out`` (B, len(METRICS)) with every run's metrics."""
         evaluate_batch(self.G, self.Z0, self.y, self.y_true, self.Gt, self.Z0t, self.y_t,
-                       self.y_true_t, self.test_of, self.beta, self.bias, self.q, self.a,
-                       self.use_bias, out)
+                       self.y_true_t, self.test_of, self.beta, self.bias, self.prm, out)
 
     def coefficients(self):
         """(γ (B, 2, m), ρ (B, 2, m, n), None): γ = j β_0 ‖μ‖², ρ_i = β_i ‖ξ_i‖² (no residual)."""
@@ -342,7 +337,8 @@ def _stack(arrays, fill):
 
 class Runner:
     """One run of this engine (a :class:`Batch` of one): ``state = (β, bias)``, ``advance(k)``,
-    ``evaluate()``, ``coefficients()``. Random inputs come from ``rng`` in step order."""
+    ``evaluate()``, ``coefficients()``. ``params``: :func:`~signoise.algorithms.run_record` of
+    the config. Random inputs come from ``rng`` in step order."""
 
     def __init__(self, inp: GramInputs, params, rng):
         self.inp, self.params, self.rng = inp, params, rng
@@ -359,7 +355,7 @@ class Runner:
 
     def advance(self, nsteps):
         n, m = self.inp.y.shape[0], self.inp.Z0.shape[1]
-        omega, ysign, zeta = draw_inputs(self.params, self.rng, self.t, nsteps, n, m, n + 2)
+        omega, ysign, zeta = draw_inputs(self.params[0], self.rng, self.t, nsteps, n, m, n + 2)
         done, status = self.batch.advance(nsteps, [omega], [ysign], [zeta], np.ones(1, np.bool_))
         self.t += int(done[0])
         return int(done[0]), int(status[0])
@@ -376,8 +372,8 @@ class Runner:
 
 
 @njit(cache=True, parallel=True)
-def advance_batch(G, Z0, y, y_true, beta, bias, q, a, use_bias, lr, code, theta, nsteps,
-                  loss_threshold, omega_t, ysign_t, eps_t, F, active, done, status):
+def advance_batch(G, Z0, y, y_true, beta, bias, prm, nsteps, omega_t, ysign_t, zeta_t, F, active,
+                  done, status):
     """:func:`advance` for a batch of runs (leading axis), in parallel over runs only.
 
     Runs with ``active[b] == False`` are skipped. Each run's arithmetic is exactly that of a
@@ -385,19 +381,16 @@ def advance_batch(G, Z0, y, y_true, beta, bias, q, a, use_bias, lr, code, theta,
     """
     for b in prange(G.shape[0]):
         if active[b]:
-            done[b], status[b] = advance(
-                G[b], Z0[b], y[b], y_true[b], beta[b], bias[b], q[b], a[b], use_bias[b], lr[b],
-                code[b], theta[b], nsteps, loss_threshold[b], omega_t[b], ysign_t[b], eps_t[b],
-                F[b])
+            done[b], status[b] = advance(G[b], Z0[b], y[b], y_true[b], beta[b], bias[b], prm[b],
+                                         nsteps, omega_t[b], ysign_t[b], zeta_t[b], F[b])
 
 
 @njit(cache=True, parallel=True)
-def evaluate_batch(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of, beta, bias, q, a,
-                   use_bias, out):
+def evaluate_batch(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of, beta, bias, prm, out):
     """:func:`evaluate_kernel` for a batch of runs, in parallel over runs. Run b is evaluated
     on the test set ``test_of[b]`` of the tables ``Gt``, ``Z0t``, ``y_t``, ``y_true_t`` (runs
     that share a draw share its test set, which is not copied per run)."""
     for b in prange(G.shape[0]):
         t = test_of[b]
         evaluate_kernel(G[b], Z0[b], y[b], y_true[b], Gt[t], Z0t[t], y_t[t], y_true_t[t],
-                        beta[b], bias[b], q[b], a[b], use_bias[b], out[b])
+                        beta[b], bias[b], prm[b], out[b])

@@ -58,24 +58,23 @@ def preacts(W, bias, X, H):
 
 
 @njit(cache=True)
-def apply_coef(Q, X, scale, use_bias, W, bias):
-    """W += scale · Σ_{i,p} Q[.,.,i,p] x_i^(p) (one matrix product); the bias likewise."""
+def apply_coef(Q, X, step, use_bias, W, bias):
+    """W += step · Σ_{i,p} Q[.,.,i,p] x_i^(p) (one matrix product); the bias likewise."""
     two, m, d = W.shape
     n2 = X.shape[0]
     Q2 = Q.reshape(two * m, n2)
-    lincomb(W, 1.0, W, scale, np.dot(Q2, X))
+    lincomb(W, 1.0, W, step, np.dot(Q2, X))
     if use_bias:
         for j in range(2):
             for r in range(m):
-                bias[j, r] += scale * Q2[j * m + r].sum()
+                bias[j, r] += step * Q2[j * m + r].sum()
 
 
 @njit(cache=True)
-def advance(X, K, y, W, bias, q, a, use_bias, lr, code, theta, nsteps, loss_threshold,
-            omega_t, ysign_t, eps_t):
+def advance(X, K, y, W, bias, prm, nsteps, omega_t, ysign_t, zeta_t):
     """Same contract as :func:`signoise.engines.gram.advance`, in weight space.
 
-    ``eps_t`` (k, 2, m, d+1): explicit weight noise (last column: the bias), used as ζ in
+    ``zeta_t`` (k, 2, m, d+1): explicit weight noise (last column: the bias), used as ζ in
     noisy_eval/anti_pgd and added to W after the step in pgd/grad_noise.
     """
     two, m, d = W.shape
@@ -85,29 +84,29 @@ def advance(X, K, y, W, bias, q, a, use_bias, lr, code, theta, nsteps, loss_thre
     dH, Q, Qs = np.zeros(shape), np.zeros(shape), np.zeros(shape)
     f, loss, d1, d2 = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     ys, omega = np.empty(n), np.empty(n)
-    P = np.empty((n, 2, 2))
-    patch_sqnorm_blocks(K, P)
+    blocks = np.empty((n, 2, 2))
+    patch_sqnorm_blocks(K, blocks)
     none = np.empty(0)
-    add_noise = code == A.PGD or code == A.GRAD_NOISE
+    add_noise = prm.code == A.PGD or prm.code == A.GRAD_NOISE
     for t in range(nsteps):
         preacts(W, bias, X, H)
-        if eps_t.shape[0] and not add_noise:
-            zeta = np.ascontiguousarray(eps_t[t, :, :, :d])
-            zb = eps_t[t, :, :, d].copy() if use_bias else np.zeros((2, m))
+        if zeta_t.shape[0] and not add_noise:
+            zeta = np.ascontiguousarray(zeta_t[t, :, :, :d])
+            zb = zeta_t[t, :, :, d].copy() if prm.use_bias else np.zeros((2, m))
             preacts(zeta, zb, X, dHn)
-        L = step_coef(code, theta, H, dHn, K, P, y,
+        L = step_coef(prm, H, dHn, K, blocks, y,
                       ysign_t[t] if ysign_t.shape[0] else none,
                       omega_t[t] if omega_t.shape[0] else none,
-                      q, a, f, loss, d1, d2, ys, omega, Hs, dH, Q, Qs)
+                      f, loss, d1, d2, ys, omega, Hs, dH, Q, Qs)
         if not np.isfinite(L):
             return t, DIVERGED
-        if L < loss_threshold:
+        if L < prm.loss_threshold:
             return t, CONVERGED
-        apply_coef(Q, X, -lr, use_bias, W, bias)
+        apply_coef(Q, X, -prm.lr, prm.use_bias, W, bias)
         if add_noise:
-            lincomb(W, 1.0, W, 1.0, np.ascontiguousarray(eps_t[t, :, :, :d]))
-            if use_bias:
-                lincomb(bias, 1.0, bias, 1.0, eps_t[t, :, :, d].copy())
+            lincomb(W, 1.0, W, 1.0, np.ascontiguousarray(zeta_t[t, :, :, :d]))
+            if prm.use_bias:
+                lincomb(bias, 1.0, bias, 1.0, zeta_t[t, :, :, d].copy())
         if not (is_finite(W) and is_finite(bias)):
             return t + 1, DIVERGED
     return nsteps, RUNNING
@@ -118,10 +117,12 @@ class Batch:
     (their d may differ). Same interface as :class:`signoise.engines.gram.Batch`."""
 
     def __init__(self, inputs: list, params: list):
-        self.inputs, self.params = inputs, params
+        self.inputs = inputs
+        self.prm = np.concatenate(params)
         self.W = [inp.W0.copy() for inp in inputs]
         self.bias = [inp.b0.copy() for inp in inputs]
-        self.K = [inp.X @ inp.X.T + (1.0 if p.use_bias else 0.0) for inp, p in zip(inputs, params)]
+        self.K = [inp.X @ inp.X.T + (1.0 if p["use_bias"] else 0.0)
+                  for inp, p in zip(inputs, self.prm)]
 
     @property
     def noise_width(self):
@@ -132,14 +133,13 @@ class Batch:
         B = len(self.inputs)
         done, status = np.zeros(B, np.int64), np.zeros(B, np.int64)
         for b in np.flatnonzero(active):
-            inp, p = self.inputs[b], self.params[b]
-            done[b], status[b] = advance(inp.X, self.K[b], inp.y, self.W[b], self.bias[b], p.q,
-                                         p.a, p.use_bias, p.lr, p.code, p.theta, nsteps,
-                                         p.loss_threshold, omega[b], ysign[b], zeta[b])
+            inp = self.inputs[b]
+            done[b], status[b] = advance(inp.X, self.K[b], inp.y, self.W[b], self.bias[b],
+                                         self.prm[b], nsteps, omega[b], ysign[b], zeta[b])
         return done, status
 
     def evaluate(self, out):
-        for b, (inp, p) in enumerate(zip(self.inputs, self.params)):
+        for b, (inp, p) in enumerate(zip(self.inputs, self.prm)):
             W, bias = self.W[b], self.bias[b]
             two, m, d = W.shape
             n = inp.X.shape[0] // 2
@@ -151,9 +151,9 @@ class Batch:
             Ht[..., 0] = inp.y_true_t[None, None, :] * wmu[:, :, None] + bias[:, :, None]
             Ht[..., 1] = (W2 @ inp.Xt.T).reshape(2, m, -1) + bias[:, :, None]
             ft = np.empty(Ht.shape[2])
-            outputs(Ht, p.q, p.a, ft)
+            outputs(Ht, p["q"], p["a"], ft)
             metrics(H, inp.y, ft, inp.y_t, inp.y_true_t, self.K[b], inp.X @ inp.mu,
-                    float(inp.mu @ inp.mu), p.q, p.a, out[b])
+                    float(inp.mu @ inp.mu), p["q"], p["a"], out[b])
 
     def coefficients(self):
         """Least-squares projection of W − W0 on [μ, ξ_1..ξ_n]: (γ, ρ, residual norm), each
@@ -211,7 +211,8 @@ class Runner:
 
     def advance(self, nsteps):
         (n2, d), m = self.inp.X.shape, self.inp.W0.shape[1]
-        omega, ysign, zeta = draw_inputs(self.params, self.rng, self.t, nsteps, n2 // 2, m, d + 1)
+        omega, ysign, zeta = draw_inputs(self.params[0], self.rng, self.t, nsteps, n2 // 2, m,
+                                         d + 1)
         done, status = self.batch.advance(nsteps, [omega], [ysign], [zeta], np.ones(1, np.bool_))
         self.t += int(done[0])
         return int(done[0]), int(status[0])
