@@ -131,10 +131,19 @@ def cmd_plot_collapse(args):
     plot.save(ax.figure, args.output)
 
 
+def _headless():
+    """Figures that are only saved need no window: draw them with Agg."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
 def cmd_plot(args):
     import xarray as xr
 
     from . import plot
+
+    _headless()
 
     if args.kind == "phase":
         cmd_plot_phase(args)
@@ -152,6 +161,8 @@ def cmd_plot(args):
 def cmd_demo(args):
     from .plot import plot_demo
     from .simulate import simulate
+
+    _headless()
 
     runs = {}
     for name in ("benign", "harmful"):
@@ -186,12 +197,17 @@ def cmd_info(args):
     print(f"numba threads: {numba.config.NUMBA_NUM_THREADS} "
           f"(threading layer: {numba.config.THREADING_LAYER})")
     print(f"engines: {', '.join(ENGINES)}")
-    print(f"algorithms: {', '.join(ALGORITHMS)}")
+    print("algorithms:")
+    for name, algo in ALGORITHMS.items():
+        params = "; ".join(f"{k}: {p.doc} (default {p.default!r})"
+                           for k, p in algo.params.items()) or "—"
+        print(f"  {name}: {algo.update}\n      parameters: {params}\n      {algo.reference}")
 
 
 def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    common.add_argument("--debug", action="store_true", help="show the traceback of any error")
     p = argparse.ArgumentParser(prog="signoise", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -248,13 +264,25 @@ def build_parser():
 
 
 def main(argv=None):
+    """Run the command; user errors (a config, a file) print one line and return 2, an
+    interrupt returns 130, and anything else is a bug: its traceback is shown."""
+    from .interrupt import Interrupted
+
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ConfigError, TypeError, ValueError, KeyError, FileExistsError,
-            FileNotFoundError) as exc:
+    except BrokenPipeError:          # the reader of our output went away (e.g. `| head`)
+        return 0
+    except (ConfigError, OSError) as exc:
+        if args.debug:
+            raise
         print(f"signoise: error: {exc}", file=sys.stderr)
         return 2
+    except (Interrupted, KeyboardInterrupt) as exc:
+        if args.debug:
+            raise
+        print(f"signoise: interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -3,10 +3,7 @@ draws, and returns the Axes; it computes nothing that the Dataset does not hold.
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt  # the backend is the user's (inline, a window, Agg): never set here
 
 
 def _axes(axes, count, width=4.2, height=3.4):

@@ -1,23 +1,39 @@
-"""Parameter constraints: one small rule object per field, one error format for all.
+"""Parameter constraints: one small constraint object per field, one error format for all.
 
-A rule checks a value and says in words what is allowed; the message names the key, the
-value given and what is allowed (scikit-learn's convention), before any work starts.
+A constraint checks a value and says in words what is allowed; the message names the key, the
+value given and what is allowed (scikit-learn's convention), before any work starts. Each
+constraint can also produce values it refuses (:meth:`invalid`), so every field's rejection is
+tested from its own declaration.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+import numbers
 from dataclasses import dataclass
+
+import numpy as np
 
 
 class ConfigError(ValueError):
     """A configuration value or key that is not allowed (a ``ValueError``)."""
 
 
+class ConfigTypeError(ConfigError, TypeError):
+    """A configuration value of the wrong type (both a ``ConfigError`` and a ``TypeError``)."""
+
+
 def reject(key, value, allowed, error=ConfigError):
-    """Raise ``error`` with the project's one message format."""
+    """Raise ``error`` with the project's one message format. ``TypeError`` (or
+    :class:`ConfigTypeError`) for a wrong type, :class:`ConfigError` otherwise."""
+    if error is TypeError:
+        error = ConfigTypeError
     raise error(f"{key} = {value!r} is not allowed: expected {allowed}")
+
+
+def _is_bool(value):
+    return isinstance(value, (bool, np.bool_))
 
 
 def unknown_key(key, known):
@@ -54,7 +70,7 @@ class Real:
     def __call__(self, key, value):
         if value is None and self.optional:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if _is_bool(value) or not isinstance(value, numbers.Real):
             reject(key, value, self.describe(), TypeError)
         value = float(value)
         if not math.isfinite(value):
@@ -64,6 +80,15 @@ class Real:
         if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
             reject(key, value, self.describe())
         return value
+
+    def invalid(self):
+        """Values this constraint refuses."""
+        out = [float("nan"), float("inf"), "1.0", True] + ([] if self.optional else [None])
+        if self.low is not None:
+            out.append(self.low - 1.0 if not self.low_open else self.low)
+        if self.high is not None:
+            out.append(self.high + 1.0 if not self.high_open else self.high)
+        return out
 
 
 @dataclass(frozen=True)
@@ -82,13 +107,23 @@ class Int:
     def __call__(self, key, value):
         if value is None and self.optional:
             return None
-        if isinstance(value, float) and value.is_integer():
+        if isinstance(value, numbers.Real) and not _is_bool(value) and not isinstance(
+                value, numbers.Integral) and float(value).is_integer():
             value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
+        if _is_bool(value) or not isinstance(value, numbers.Integral):
             reject(key, value, self.describe(), TypeError)
         if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
             reject(key, value, self.describe())
         return int(value)
+
+    def invalid(self):
+        """Values this constraint refuses."""
+        out = [1.5, "3", True] + ([] if self.optional else [None])
+        if self.low is not None:
+            out.append(self.low - 1)
+        if self.high is not None:
+            out.append(self.high + 1)
+        return out
 
 
 @dataclass(frozen=True)
@@ -107,6 +142,10 @@ class Choice:
             reject(key, value, self.describe())
         return value
 
+    def invalid(self):
+        """Values this constraint refuses."""
+        return ["not-" + self.options[0], 1, None]
+
 
 @dataclass(frozen=True)
 class Bool:
@@ -116,6 +155,10 @@ class Bool:
         return "true or false"
 
     def __call__(self, key, value):
-        if not isinstance(value, bool):
+        if not _is_bool(value):
             reject(key, value, self.describe(), TypeError)
-        return value
+        return bool(value)
+
+    def invalid(self):
+        """Values this constraint refuses."""
+        return [1, 0, "true", None]

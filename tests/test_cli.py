@@ -70,3 +70,33 @@ def test_saved_files_follow_the_umask(tmp_path, config_file):
     umask = os.umask(0)
     os.umask(umask)
     assert (out.stat().st_mode & 0o777) == 0o666 & ~umask
+
+
+def test_demo_runs_and_writes_its_figure(tmp_path, capsys):
+    out = tmp_path / "demo.png"
+    assert main(["demo", "-o", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = capsys.readouterr().out
+    benign = float(text.split("benign")[1].split("test error")[1].split()[0])
+    harmful = float(text.split("harmful")[1].split("test error")[1].split()[0])
+    assert benign < 0.05 and harmful > 0.4          # the two regimes the figure shows
+
+
+def test_a_bug_is_not_reported_as_a_user_error(monkeypatch, config_file, tmp_path):
+    """Only config and file errors become one line and exit 2; a bug shows its traceback."""
+    import sys
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug")
+    monkeypatch.setattr(sys.modules["signoise.simulate"], "simulate", broken)
+    with pytest.raises(KeyError, match="a bug"):
+        main(["run", str(config_file), "-o", str(tmp_path / "x.nc"), "--quiet"])
+
+
+def test_importing_plot_leaves_the_backend_alone():
+    import subprocess
+    import sys
+    code = ("import matplotlib; matplotlib.use('svg'); import signoise.plot; "
+            "print(matplotlib.get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "svg"

@@ -98,3 +98,51 @@ def test_grid_axes_expand():
 def test_parse_value():
     assert parse_value("3") == 3 and parse_value("0.5") == 0.5 and parse_value("true") is True
     assert parse_value("gd") == "gd" and parse_value('"x"') == "x"
+
+
+# Bad values generated from each field's own constraint (scikit-learn's way): every value a
+# constraint refuses must be refused when built into a config, with the key in the message.
+def _generated_bad_values():
+    from dataclasses import fields
+
+    from signoise.algorithms import ALGORITHMS
+    from signoise.config import _SECTIONS
+
+    cases = []
+    for section, cls in _SECTIONS.items():
+        if section in ("algorithm", "sweep"):
+            continue
+        for f in fields(cls):
+            for bad in f.metadata["constraint"].invalid():
+                cases.append(("gd", f"{section}.{f.name}", bad))
+    for name, algo in ALGORITHMS.items():
+        for key, p in algo.params.items():
+            for bad in p.constraint.invalid():
+                cases.append((name, f"algorithm.{key}", bad))
+    return cases
+
+
+GENERATED = _generated_bad_values()
+
+
+@pytest.mark.parametrize("algorithm,key,bad", GENERATED,
+                         ids=[f"{a}-{k}-{b!r}" for a, k, b in GENERATED])
+def test_every_constraint_rejects_its_invalid_values(algorithm, key, bad):
+    from .conftest import make_cfg
+
+    with pytest.raises(sn.ConfigError) as info:
+        make_cfg(data__flip=0.1).updated({"algorithm.name": algorithm, key: bad})
+    assert key in str(info.value)
+
+
+def test_numpy_scalars_are_numbers():
+    import numpy as np
+
+    from .conftest import make_cfg
+
+    cfg = make_cfg().updated({"data.n": np.int64(10), "data.mu_norm": np.float32(2.5),
+                              "model.bias": np.bool_(True), "train.steps": np.float64(20.0)})
+    assert (cfg.data.n, cfg.data.mu_norm, cfg.model.bias, cfg.train.steps) == (10, 2.5, True, 20)
+    assert type(cfg.data.n) is int and type(cfg.model.bias) is bool
+    with pytest.raises(TypeError, match="data.n"):
+        make_cfg().updated({"data.n": np.bool_(True)})
