@@ -231,19 +231,16 @@ def hvp_coef(H, dH, y, d1, d2, omega, q, a, scale, Q):
 
 
 @njit(cache=True)
-def diagnostics(H, y, K, P, xmu, mu2, q, a, out):
+def diagnostics(H, y, d1, d2, K, blocks, xmu, mu2, q, a, out):
     """Pattern-learning diagnostics of L_S at H (SPEC §5), written to ``out``:
 
     0 ‖g‖², 1 (1/n)Σ‖g_i‖², 2 (1/n)Σ‖g_i − g‖² = [1] − [0], 3 its signal part (components of
-    g_i − g along μ), 4 its noise part (the rest), 5 Tr ∇²L_S. ``xmu[2i+p] = ⟨x_i^(p), μ⟩``.
+    g_i − g along μ, a centred two-pass variance, never negative), 4 its noise part [2] − [3],
+    5 Tr ∇²L_S. ``d1``, ``d2``: ℓ', ℓ'' at the margins (from :func:`margin_terms`);
+    ``blocks``: each example's 2×2 patch Gram block; ``xmu[2i+p] = ⟨x_i^(p), μ⟩``.
     """
     _, m, n, _ = H.shape
-    f = np.empty(n)
-    loss = np.empty(n)
-    d1 = np.empty(n)
-    d2 = np.empty(n)
-    outputs(H, q, a, f)
-    margin_terms(f, y, loss, d1, d2)
+    P = blocks
     Q = np.empty(H.shape)
     gd_coef(H, y, d1, np.full(n, 1.0 / n), q, a, Q)
     dH = np.empty(H.shape)
@@ -263,16 +260,20 @@ def diagnostics(H, y, K, P, xmu, mu2, q, a, out):
         trace += (d2[i] * T + d1[i] * y[i] * curv) / n
     signal = 0.0
     if mu2 > 0.0:
-        # per filter: a_i = ⟨g_i, μ⟩/‖μ‖ with g_i = n Σ_p Q[.,.,i,p] x_i^(p); variance over i
+        # per filter: a_i = ⟨g_i, μ⟩/‖μ‖ with g_i = n Σ_p Q[.,.,i,p] x_i^(p); its variance over
+        # i in two passes (the mean first): E a² − (E a)² cancels when every example pushes
+        # along μ alike, the signal-learning regime
+        along = np.empty(n)
         for j in range(2):
             for r in range(m):
                 mean = 0.0
-                sq = 0.0
                 for i in range(n):
-                    ai = n * (Q[j, r, i, 0] * xmu[2 * i] + Q[j, r, i, 1] * xmu[2 * i + 1])
-                    mean += ai / n
-                    sq += ai * ai / n
-                signal += (sq - mean * mean) / mu2
+                    along[i] = n * (Q[j, r, i, 0] * xmu[2 * i] + Q[j, r, i, 1] * xmu[2 * i + 1])
+                    mean += along[i] / n
+                var = 0.0
+                for i in range(n):
+                    var += (along[i] - mean) ** 2 / n
+                signal += var / mu2
     out[0] = g2
     out[1] = gi2
     out[2] = gi2 - g2
@@ -287,6 +288,7 @@ def diagnostics(H, y, K, P, xmu, mu2, q, a, out):
 @njit(cache=True)
 def fdot(x, z):
     """Σ x·z over all entries."""
+    assert x.flags.c_contiguous and z.flags.c_contiguous, "fdot needs C-contiguous arrays"
     a, b = x.ravel(), z.ravel()
     s = 0.0
     for k in range(a.size):
@@ -296,7 +298,10 @@ def fdot(x, z):
 
 @njit(cache=True)
 def lincomb(out, alpha, x, beta, z):
-    """out = α x + β z, entrywise (``out`` may be ``x`` or ``z``)."""
+    """out = α x + β z, entrywise (``out`` may be ``x`` or ``z``). C-contiguous arrays only:
+    ``ravel`` of any other would copy, and ``out`` would silently stay unwritten."""
+    assert out.flags.c_contiguous and x.flags.c_contiguous and z.flags.c_contiguous, \
+        "lincomb needs C-contiguous arrays"
     o, a, b = out.ravel(), x.ravel(), z.ravel()
     for k in range(o.size):
         o[k] = alpha * a[k] + beta * b[k]
@@ -304,7 +309,8 @@ def lincomb(out, alpha, x, beta, z):
 
 @njit(cache=True)
 def assign(out, x):
-    """out = x, entrywise, whatever the shapes (equal sizes)."""
+    """out = x, entrywise, whatever the shapes (equal sizes; C-contiguous, as :func:`lincomb`)."""
+    assert out.flags.c_contiguous and x.flags.c_contiguous, "assign needs C-contiguous arrays"
     o, a = out.ravel(), x.ravel()
     for k in range(o.size):
         o[k] = a[k]

@@ -51,7 +51,9 @@ def grad(W, b, prob, q, a, omega=None, y=None):
     for i in range(n):
         xs = patches(prob, i)
         margin = y[i] * network(W, b, xs, q, a)
-        lprime = -1.0 / (1.0 + math.exp(margin))
+        # ℓ'(z) = −1/(1 + e^z), written so that no exponential overflows
+        lprime = -math.exp(-margin) / (1.0 + math.exp(-margin)) if margin > 0 else \
+            -1.0 / (1.0 + math.exp(margin))
         for j, sign in ((0, 1.0), (1, -1.0)):
             for r in range(W.shape[1]):
                 for x in xs:

@@ -354,3 +354,29 @@ def test_bad_parameters_rejected_with_their_key(name, params, key):
 def test_switching_algorithm_drops_parameters_it_does_not_take():
     cfg = cfg_for("pegr", {"lam": 0.1}).updated({"algorithm.name": "sam", "algorithm.rho": 0.1})
     assert cfg.algorithm.params == {"rho": 0.1}
+
+
+def test_signal_variance_is_centred_when_every_example_pushes_alike():
+    """One class and tiny noise: every example's gradient along μ is nearly the same, so
+    E a² − (E a)² cancels to 0 (here: 0.0 against 3.7e-21). The two-pass variance matches the
+    explicit per-example gradients (to the 1e-5 their own rounding allows) and stays > 0."""
+    cfg = cfg_for("gd", {}, data__flip=0.0, data__mu_norm=3.0, data__sigma_p=1e-4,
+                  model__sigma0=0.5, train__steps=1, train__record_every=1)
+    prob = sn.sample_problem(cfg)
+    one_class = sn.Problem(**{**prob.__dict__, "y": np.ones(N), "y_true": np.ones(N)})
+    ds = sn.simulate(cfg, problem=one_class, engine="weights", quiet=True)
+    grads = naive.example_grads(one_class.w0, one_class.b0, one_class, cfg.model.q,
+                                cfg.model.readout_scale)
+    along = np.array([g.reshape(2, -1, cfg.data.d) @ one_class.mu for g, _ in grads])
+    along /= np.linalg.norm(one_class.mu)
+    want = np.mean(np.sum((along - along.mean(axis=0)) ** 2, axis=(1, 2)))
+    assert np.sum(np.mean(along, axis=0) ** 2) > 1e20 * want      # the cancelling regime
+    got = float(ds.grad_var_signal[0])
+    assert got > 0.0 and got == pytest.approx(want, rel=1e-4)
+
+
+def test_flat_loops_refuse_non_contiguous_arrays():
+    from signoise.model import lincomb
+    x = np.ones((4, 4))
+    with pytest.raises(AssertionError, match="C-contiguous"):
+        lincomb(x[:, ::2], 1.0, x[:, ::2], 1.0, x[:, ::2])

@@ -95,9 +95,9 @@ def metrics(H, y, ft, y_t, y_true_t, K, xmu, mu2, q, a, out):
     out[4] = clean / nt
     out[5] = mmin
     out[6] = mmax
-    P = np.empty((n, 2, 2))
-    patch_sqnorm_blocks(K, P)
-    diagnostics(H, y, K, P, xmu, mu2, q, a, out[7:])
+    blocks = np.empty((n, 2, 2))
+    patch_sqnorm_blocks(K, blocks)
+    diagnostics(H, y, d1, d2, K, blocks, xmu, mu2, q, a, out[7:])
 
 
 _BLAS = None
