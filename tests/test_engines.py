@@ -35,7 +35,7 @@ def test_gram_equals_weights(q, flip, noise):
     assert a.sizes["step"] == 11
     assert float(np.abs(a.gamma).max()) > 0.1 and float(np.abs(a.rho).max()) > 0.1  # it moved
     for name in ("gamma", "rho", "train_loss", "test_loss", "margin_min", "margin_max"):
-        assert rel_diff(a[name], b[name]) <= 1e-9, name
+        assert rel_diff(a[name], b[name]) <= 1e-12, name      # measured ≤ 5.1e-15
     for name in ("train_error", "test_error", "test_error_clean"):
         np.testing.assert_array_equal(a[name], b[name])
     assert float(b.residual_norm.max()) < 1e-10   # GD stays in span{μ, ξ_i}
@@ -51,7 +51,7 @@ def test_gram_equals_weights_paper_code_model():
     a = sn.simulate(cfg, engine="gram", problem=prob, quiet=True)
     b = sn.simulate(cfg, engine="weights", problem=prob, quiet=True)
     for name in ("gamma", "rho", "train_loss", "test_loss"):
-        assert rel_diff(a[name], b[name]) <= 1e-9, name
+        assert rel_diff(a[name], b[name]) <= 1e-12, name
 
 
 def _loss_of_flat(cfg, prob, flat):
