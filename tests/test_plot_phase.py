@@ -37,7 +37,11 @@ def test_plot_phase_axes_and_image(tmp_path):
     assert ax.get_xlabel() == "data.mu_norm" and ax.get_ylabel() == "data.n"
     assert ax.get_xscale() == "log" and ax.get_yscale() == "linear"
     mesh = ax.collections[0]
-    assert mesh.get_array().shape == (3, 5) or mesh.get_array().size == 15
+    # rows are the y axis (n), columns the x axis (‖μ‖): a transposed image fails here
+    np.testing.assert_array_equal(np.asarray(mesh.get_array()).reshape(3, 5), da.values)
+    corners = mesh.get_coordinates()                     # (rows + 1, columns + 1, 2)
+    assert corners.shape == (4, 6, 2)
+    assert np.all(np.diff(corners[0, :, 0]) > 0) and np.all(np.diff(corners[:, 0, 1]) > 0)
     np.testing.assert_allclose(ax.get_xlim(), [1.0 / np.sqrt(2), 16.0 * np.sqrt(2)])
     cbar = ax.figure.axes[-1]
     assert "test_error (mean over seeds)" in cbar.get_ylabel()

@@ -160,15 +160,18 @@ def test_population_test_error_matches_a_large_explicit_test_set():
     assert np.all(np.abs(pop["test_error"] - e) < Z_MAX * se + 1e-12)
     assert np.ptp(e) > 0.02                               # the error moves over training
     # the same function on a Wishart run at d = 10^8 (cost independent of d)
-    w = cfg.updated({"data.sampler": "wishart", "data.d": 10**8, "data.n_test": 10,
+    w = cfg.updated({"data.sampler": "wishart", "data.d": 10**8, "data.n_test": 20_000,
                      "data.mu_norm": 4e3, "model.sigma0": 1e-4})
     dsw = sn.simulate(w, quiet=True)
     reduced = sample_reduced(w)                  # the problem that run used, given back
     assert reduced.d == 1 + 6 + 2 * 2
     again = sn.simulate(w, problem=reduced, quiet=True)
     np.testing.assert_array_equal(again.rho.values, dsw.rho.values)
-    popw = population_test_error(reduced, dsw, w, points=1000)
-    assert np.all((popw["test_error"] >= 0) & (popw["test_error"] <= 1))
+    popw = population_test_error(reduced, dsw, w, points=20_000)
+    ew = dsw.test_error.values                  # 20,000 test points drawn d-free by the sampler
+    sew = np.sqrt(popw["test_error_se"] ** 2 + ew * (1 - ew) / w.data.n_test)
+    assert np.all(np.abs(popw["test_error"] - ew) < Z_MAX * sew + 1e-12)
+    assert np.ptp(ew) > 0.02
 
 
 @pytest.mark.parametrize("sampler", ["explicit", "wishart"])
