@@ -19,8 +19,10 @@ from . import algorithms as A
 from . import interrupt
 from .algorithms import ALGORITHMS, run_record
 from .data import STREAM_ALGO, Problem, rng_for, sample_problem
-from .engines import get_engine
-from .engines.common import CONVERGED, DIVERGED, METRICS, RUNNING, draw_inputs, single_threaded_blas
+from .diagnostics import METRICS
+from .draws import draw_inputs
+from .engines import CONVERGED, DIVERGED, RUNNING, get_engine
+from .engines.blas import single_threaded_blas
 from .rules import reject
 
 #: Status of a run that was asked to stop (SIGINT/SIGTERM); the others are the kernels'.

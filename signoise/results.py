@@ -2,7 +2,7 @@
 from a result to the config that made it (:func:`config_of`).
 
 Variables (DESIGN.md contract): ``gamma``, ``rho``, the metrics of
-:data:`~signoise.engines.common.METRICS` and the ρ summaries over ``step``; per run ``y``,
+:data:`~signoise.diagnostics.METRICS` and the ρ summaries over ``step``; per run ``y``,
 ``y_true``, ``diverged``, ``stopped_at``, ``status``; the final state (``state_*``) from which
 a run can be continued. A batch has a leading ``run`` dimension and the config keys that vary
 between its runs as coordinates on ``run``.
@@ -17,8 +17,7 @@ import xarray as xr
 
 from . import __version__
 from .driver import DIVERGED, STATUS, Records
-from .engines.common import METRICS
-
+from .diagnostics import METRICS
 LONG_NAMES = {
     "gamma": "signal learning γ_{j,r}", "rho": "noise memorisation ρ_{j,r,i}",
     "gamma_max": "max_r γ_{j,r}", "rho_bar_max": "max_{i,r} ρ̄ (ρ where y_i = j)",

@@ -54,7 +54,7 @@ def simulate(cfg, engine: str = "gram", problem: Problem | None = None, seed: in
     -------
     xarray.Dataset
         ``gamma (step, j, r)``, ``rho (step, j, r, i)``, the metrics of
-        :data:`~signoise.engines.common.METRICS` over ``step``, summaries ``gamma_max (step,
+        :data:`~signoise.diagnostics.METRICS` over ``step``, summaries ``gamma_max (step,
         j)``, ``rho_bar_max``, ``rho_under_min``, ``rho_bar_mean`` (step), labels ``y``,
         ``y_true`` (i), ``diverged``, ``stopped_at``, the final state ``state_*``. Attributes:
         the config as TOML, seed, engine, status ("finished", "converged", "diverged") and

@@ -2,7 +2,7 @@
 
 The engines hand over the pre-activations ``H`` of the current iterate, the patch Gram matrix
 ``K`` (so that any step along a gradient direction is known exactly in pre-activation space,
-see :func:`signoise.model.delta_preacts`) and the step's random inputs; :func:`step_coef`
+see :func:`signoise.preacts.delta_preacts`) and the step's random inputs; :func:`step_coef`
 returns the patch coefficients ``Q`` of the update direction, W ← W − η Σ Q x. Engines own
 only "how to get H" and "how to apply Q", so each rule below exists once.
 """
@@ -16,8 +16,9 @@ from numba import njit
 
 from .algorithms import (ANTI_PGD, CLIP, FDGR, FLOODING, GR, LABEL_NOISE_GD, LPG, NOISY_EVAL,
                          PEGR, SAM, USAM, FDScheme)
-from .model import (assign, delta_preacts, fdot, gd_coef, hvp_coef, lincomb, margin_terms, outputs,
-                    pegr_coef)
+from .activation import margin_terms
+from .preacts import (assign, delta_preacts, fdot, gd_coef, hvp_coef, lincomb, outputs,
+                      pegr_coef)
 
 
 @njit(cache=True)

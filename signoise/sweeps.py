@@ -14,14 +14,13 @@ import contextlib
 import itertools
 import math
 import os
-import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .driver import SHAPE_KEYS, schedule
+from .driver import SHAPE_KEYS, progress, schedule
 from .results import NOT_IN_STORE
 from .config import RunConfig
 from .rules import ConfigError, reject
@@ -305,20 +304,13 @@ def sweep(cfg: RunConfig, store, workers: int | None = None, client=None, rho: s
     else:
         results = _processes(tasks, min(workers or _cores(), len(todo)))
     total = sum(len(p.cells(r)) for r in todo)
-    with _progress(total, quiet) as bar:
+    with progress(total, quiet, unit="cell") as bar:
         for region, arrays in results:
             shape = tuple(s.stop - s.start for s in region)
             st.write_block(group, region, {k: v.reshape(shape + v.shape[1:])
                                            for k, v in arrays.items()})
             bar.update(int(np.prod(shape)))
     return st.open_sweep(path)
-
-
-def _progress(total, quiet):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="cell", disable=quiet or not sys.stderr.isatty(),
-                smoothing=0.1, dynamic_ncols=True)
 
 
 def _schema(p: Plan, rho: str, engine: str):
@@ -366,15 +358,11 @@ def _layout(group) -> dict:
 
 
 def _attrs(config_toml: str, rho: str, engine: str) -> dict:
-    import numba
-    import xarray as xr
     import zarr
 
-    from . import __version__
+    from .results import version_attrs
 
-    return {"config": config_toml, "rho": rho, "engine": engine,
-            "signoise_version": __version__, "numpy_version": np.__version__,
-            "numba_version": numba.__version__, "xarray_version": xr.__version__,
+    return {"config": config_toml, "rho": rho, **version_attrs(engine),
             "zarr_version": zarr.__version__}
 
 

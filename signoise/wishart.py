@@ -254,8 +254,7 @@ def population_test_error(problem: Problem, ds, cfg, points: int = 100_000,
         ``test_loss``, ``test_error`` (observed labels), ``test_error_clean`` (true labels) and
         ``test_error_se`` (standard error of ``test_error``).
     """
-    from .model import outputs
-
+    from .preacts import outputs
     if cfg.model.bias:
         reject("model.bias", True, "False for population_test_error (biases are not recorded)")
     points = int(points)

@@ -225,7 +225,7 @@ def test_msgd_step_is_unbiased_with_the_stated_covariance():
         prob = sn.sample_problem(cfg)
         params = run_record(cfg)
         rng = np.random.default_rng(1)
-        from signoise.engines.common import draw_inputs
+        from signoise.draws import draw_inputs
         omegas, _, _ = draw_inputs(params[0], rng, 0, draws, N, 2, 1)
         steps = np.array([kernel_step(cfg, prob, omega=o) for o in omegas])
         lr = cfg.train.lr
@@ -379,7 +379,7 @@ def test_signal_variance_is_centred_when_every_example_pushes_alike():
 
 
 def test_flat_loops_refuse_non_contiguous_arrays():
-    from signoise.model import lincomb
+    from signoise.preacts import lincomb
     x = np.ones((4, 4))
     with pytest.raises(AssertionError, match="C-contiguous"):
         lincomb(x[:, ::2], 1.0, x[:, ::2], 1.0, x[:, ::2])

@@ -12,8 +12,7 @@ from scipy.special import expit
 import signoise as sn
 from signoise.engines import gram, weights
 from signoise.algorithms import run_record
-from signoise.model import logistic
-
+from signoise.activation import logistic
 from . import naive
 from .conftest import make_cfg
 

@@ -16,7 +16,7 @@ import signoise as sn
 from signoise.rules import ConfigError
 from signoise.engines import gram
 from signoise.algorithms import run_record
-from signoise.engines.common import METRICS
+from signoise.diagnostics import METRICS
 from signoise.wishart import (bartlett_rows, fresh_test_inputs, population_test_error,
                               sample_gram_inputs, sample_reduced)
 

@@ -1,7 +1,9 @@
 """Engines: one compiled kernel each, the same driver for all (DESIGN.md principle 1).
 
-An engine module provides ``prepare(problem)``, ``init_state(inputs)``, ``step_fn(inputs,
-params)``, ``evaluate(inputs, state, params)`` and ``coefficients(inputs, state)``.
+An engine module provides ``prepare(problem)`` (its inputs from a Problem) and ``Batch(inputs,
+params)``: B runs with ``advance(nsteps, omega, ysign, zeta, active) -> (done, status)``,
+``evaluate(out)``, ``coefficients()``, ``get_state()``/``set_state()`` and ``noise_width``; and
+``Runner``, one run (a Batch of one). A kernel reports one of the status codes below.
 """
 
 from importlib import import_module
@@ -9,6 +11,10 @@ from importlib import import_module
 from ..rules import reject
 
 ENGINES = ("gram", "weights")
+
+#: Status of a run after a kernel call: still running, stopped on a non-finite loss or state,
+#: or stopped under ``train.loss_threshold``.
+RUNNING, DIVERGED, CONVERGED = 0, 1, 2
 
 
 def get_engine(name):

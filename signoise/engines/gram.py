@@ -15,10 +15,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numba import njit, prange
 
-from ..model import act, is_finite, lincomb, patch_sqnorm_blocks
+from ..activation import act
+from ..diagnostics import METRICS, metrics
+from ..draws import draw_inputs, needs_eval_noise
+from ..preacts import is_finite, lincomb, patch_sqnorm_blocks
 from ..steps import step_coef
-from .common import (CONVERGED, DIVERGED, METRICS, RUNNING, draw_inputs, metrics,
-                     needs_eval_noise)
+from . import CONVERGED, DIVERGED, RUNNING
 
 
 @dataclass
@@ -154,7 +156,7 @@ def advance(G, Z0, y, y_true, beta, bias, prm, nsteps, omega_t, ysign_t, zeta_t,
     ``prm.loss_threshold`` (CONVERGED; 0 never stops). A step that makes β non-finite also
     ends the run as DIVERGED. ``prm``: the run record (:data:`~signoise.algorithms.RUN_DTYPE`).
     Random inputs come per step from ``omega_t``, ``ysign_t``, ``zeta_t`` (empty when the
-    algorithm has none; see common.draw_inputs).
+    algorithm has none; see signoise.draws.draw_inputs).
     """
     two, m, k = Z0.shape
     n = k - 1
@@ -191,7 +193,7 @@ def advance(G, Z0, y, y_true, beta, bias, prm, nsteps, omega_t, ysign_t, zeta_t,
 def test_outputs(Z, Zt, Z0t, bias, y_true_t, q, a, ft):
     """f(x_t) of the test points from ⟨w_{j,r}, μ⟩ = Z[j,r,0] and ⟨w_{j,r}, ξ_t⟩ = Zt + Z0t.
 
-    The arithmetic of :func:`~signoise.model.outputs` on the test pre-activations
+    The arithmetic of :func:`~signoise.preacts.outputs` on the test pre-activations
     H_t = (ỹ_t⟨w, μ⟩ + b, ⟨w, ξ_t⟩ + b), term for term and in the same order, without forming
     them: the signal activation takes one value per filter and sign of ỹ_t, and the sums run
     over the contiguous rows of Zt. ``Zt`` may be empty (β = 0: ⟨w, ξ_t⟩ = Z0t).
@@ -216,7 +218,7 @@ def test_outputs(Z, Zt, Z0t, bias, y_true_t, q, a, ft):
 
 @njit(cache=True)
 def evaluate_kernel(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, beta, bias, prm, out):
-    """:data:`~signoise.engines.common.METRICS` of the state (β, bias), train and test."""
+    """:data:`~signoise.diagnostics.METRICS` of the state (β, bias), train and test."""
     q, a = prm.q, prm.a
     two, m, k = Z0.shape
     n = k - 1
@@ -294,7 +296,7 @@ class Batch:
         """Advance the ``active`` runs by up to ``nsteps``; returns (done, status) per run.
 
         ``omega``, ``ysign``, ``zeta``: per run, the random inputs of these steps
-        (:func:`~signoise.engines.common.draw_inputs`; empty for a rule that has none).
+        (:func:`~signoise.draws.draw_inputs`; empty for a rule that has none).
         """
         B, n = self.y.shape
         done, status = np.zeros(B, np.int64), np.zeros(B, np.int64)

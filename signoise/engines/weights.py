@@ -16,9 +16,11 @@ import numpy as np
 from numba import njit
 
 from .. import algorithms as A
-from ..model import is_finite, lincomb, outputs, patch_sqnorm_blocks
+from ..diagnostics import METRICS, metrics
+from ..draws import draw_inputs
+from ..preacts import is_finite, lincomb, outputs, patch_sqnorm_blocks
 from ..steps import step_coef
-from .common import CONVERGED, DIVERGED, METRICS, RUNNING, draw_inputs, metrics
+from . import CONVERGED, DIVERGED, RUNNING
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The two-layer CNN in pre-activation form, compiled with Numba (SPEC §2).
+"""The two-layer CNN in pre-activation form, compiled with Numba (SPEC §2, §4).
 
 Both engines reduce the network to its pre-activations ``H[j, r, i, p] = ⟨w_{j,r}, x_i^(p)⟩
 + b_{j,r}`` (j = 0 for the +1 class, p = 0 the signal patch ỹ_i μ, p = 1 the noise patch ξ_i).
@@ -8,6 +8,8 @@ the bias). The engines differ only in how they get ``H`` and how they apply ``Q`
 
     f(x_i) = Σ_j c_j Σ_r Σ_p σ(H[j,r,i,p]),   c = (+a, −a),   σ(z) = max(0, z)^q
     ℓ(z) = log(1 + e^{−z}),  L = Σ_i ω_i ℓ(y_i f(x_i))   (ω_i = 1/n for GD)
+
+``blocks[i]`` is example i's 2×2 patch Gram block ⟨x_i^(p), x_i^(p')⟩.
 """
 
 from __future__ import annotations
@@ -17,69 +19,7 @@ import math
 import numpy as np
 from numba import njit
 
-
-@njit(cache=True)
-def act(z, q):
-    """σ(z) = max(0, z)^q."""
-    if z <= 0.0:
-        return 0.0
-    if q == 1.0:
-        return z
-    if q == 2.0:
-        return z * z
-    if q == 3.0:
-        return z * z * z
-    return z ** q
-
-
-@njit(cache=True)
-def dact(z, q):
-    """σ'(z) = q max(0, z)^{q−1}, with σ'(0) = 0."""
-    if z <= 0.0:
-        return 0.0
-    if q == 1.0:
-        return 1.0
-    if q == 2.0:
-        return 2.0 * z
-    if q == 3.0:
-        return 3.0 * z * z
-    return q * z ** (q - 1.0)
-
-
-@njit(cache=True)
-def d2act(z, q):
-    """σ''(z) = q(q−1) max(0, z)^{q−2} (zero for q = 1 and z ≤ 0)."""
-    if z <= 0.0 or q == 1.0:
-        return 0.0
-    if q == 2.0:
-        return 2.0
-    if q == 3.0:
-        return 6.0 * z
-    return q * (q - 1.0) * z ** (q - 2.0)
-
-
-@njit(cache=True)
-def logistic(z):
-    """ℓ(z), ℓ'(z), ℓ''(z) of ℓ(z) = log(1 + e^{−z}), accurate to full relative precision
-    at any margin (no switch to a linear tail, so ℓ'' never drops to zero early)."""
-    e = math.exp(-abs(z))              # in (0, 1]: never overflows
-    if z >= 0.0:
-        loss = math.log1p(e)
-        d1 = -e / (1.0 + e)
-    else:
-        loss = -z + math.log1p(e)
-        d1 = -1.0 / (1.0 + e)
-    d2 = e / ((1.0 + e) * (1.0 + e))
-    return loss, d1, d2
-
-
-@njit(cache=True)
-def logistic_loss(z):
-    """ℓ(z) alone: the arithmetic of :func:`logistic`'s first output."""
-    e = math.exp(-abs(z))
-    if z >= 0.0:
-        return math.log1p(e)
-    return -z + math.log1p(e)
+from .activation import act, d2act, dact
 
 
 @njit(cache=True)
@@ -99,13 +39,6 @@ def outputs(H, q, a, f):
 
 
 @njit(cache=True)
-def margin_terms(f, y, loss, d1, d2):
-    """Per-example ℓ, ℓ', ℓ'' at the margins y_i f_i."""
-    for i in range(f.shape[0]):
-        loss[i], d1[i], d2[i] = logistic(y[i] * f[i])
-
-
-@njit(cache=True)
 def gd_coef(H, y, d1, omega, q, a, Q):
     """Patch coefficients of ∇ Σ_i ω_i ℓ_i: Q[j,r,i,p] = ω_i ℓ'_i y_i c_j σ'(H[j,r,i,p])."""
     _, m, n, P = H.shape
@@ -116,15 +49,6 @@ def gd_coef(H, y, d1, omega, q, a, Q):
                 u = omega[i] * d1[i] * y[i] * cj
                 for p in range(P):
                     Q[j, r, i, p] = u * dact(H[j, r, i, p], q)
-
-
-@njit(cache=True)
-def is_finite(x):
-    """True when no entry of ``x`` is NaN or infinite."""
-    for v in x.ravel():
-        if not math.isfinite(v):
-            return False
-    return True
 
 
 @njit(cache=True)
@@ -230,58 +154,6 @@ def hvp_coef(H, dH, y, d1, d2, omega, q, a, scale, Q):
                     Q[j, r, i, p] += u * (d2[i] * y[i] * df * dact(h, q) + d1[i] * d2act(h, q) * dH[j, r, i, p])
 
 
-@njit(cache=True)
-def diagnostics(H, y, d1, d2, K, blocks, xmu, mu2, q, a, out):
-    """Pattern-learning diagnostics of L_S at H (SPEC §5), written to ``out``:
-
-    0 ‖g‖², 1 (1/n)Σ‖g_i‖², 2 (1/n)Σ‖g_i − g‖² = [1] − [0], 3 its signal part (components of
-    g_i − g along μ, a centred two-pass variance, never negative), 4 its noise part [2] − [3],
-    5 Tr ∇²L_S. ``d1``, ``d2``: ℓ', ℓ'' at the margins (from :func:`margin_terms`);
-    ``blocks``: each example's 2×2 patch Gram block; ``xmu[2i+p] = ⟨x_i^(p), μ⟩``.
-    """
-    _, m, n, _ = H.shape
-    P = blocks
-    Q = np.empty(H.shape)
-    gd_coef(H, y, d1, np.full(n, 1.0 / n), q, a, Q)
-    dH = np.empty(H.shape)
-    delta_preacts(Q, K, dH)
-    g2 = fdot(Q, dH)
-    gi2 = 0.0
-    trace = 0.0
-    for i in range(n):
-        T = example_sq(H, P, i, q, a)
-        gi2 += d1[i] * d1[i] * T / n
-        curv = 0.0
-        for j in range(2):
-            cj = a if j == 0 else -a
-            for r in range(m):
-                for p in range(2):
-                    curv += cj * d2act(H[j, r, i, p], q) * P[i, p, p]
-        trace += (d2[i] * T + d1[i] * y[i] * curv) / n
-    signal = 0.0
-    if mu2 > 0.0:
-        # per filter: a_i = ⟨g_i, μ⟩/‖μ‖ with g_i = n Σ_p Q[.,.,i,p] x_i^(p); its variance over
-        # i in two passes (the mean first): E a² − (E a)² cancels when every example pushes
-        # along μ alike, the signal-learning regime
-        along = np.empty(n)
-        for j in range(2):
-            for r in range(m):
-                mean = 0.0
-                for i in range(n):
-                    along[i] = n * (Q[j, r, i, 0] * xmu[2 * i] + Q[j, r, i, 1] * xmu[2 * i + 1])
-                    mean += along[i] / n
-                var = 0.0
-                for i in range(n):
-                    var += (along[i] - mean) ** 2 / n
-                signal += var / mu2
-    out[0] = g2
-    out[1] = gi2
-    out[2] = gi2 - g2
-    out[3] = signal
-    out[4] = gi2 - g2 - signal
-    out[5] = trace
-
-
 # Flat loops instead of NumPy array expressions: Numba compiles those slowly on 4-D arrays
 # (tens of seconds each), and the kernels below would pay it at every fresh install.
 
@@ -314,3 +186,12 @@ def assign(out, x):
     o, a = out.ravel(), x.ravel()
     for k in range(o.size):
         o[k] = a[k]
+
+
+@njit(cache=True)
+def is_finite(x):
+    """True when no entry of ``x`` is NaN or infinite."""
+    for v in x.ravel():
+        if not math.isfinite(v):
+            return False
+    return True

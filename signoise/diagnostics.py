@@ -1,0 +1,112 @@
+"""What is recorded at every recorded step (SPEC §5): losses, errors, margins and the
+pattern-learning diagnostics, one compiled function for both engines."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .activation import d2act, logistic_loss, margin_terms
+from .preacts import delta_preacts, example_sq, fdot, gd_coef, outputs, patch_sqnorm_blocks
+
+#: Scalar metrics recorded at every recorded step (SPEC §5), in this order.
+METRICS = ("train_loss", "train_error", "test_loss", "test_error", "test_error_clean",
+           "margin_min", "margin_max", "grad_sq", "example_grad_sq", "grad_var",
+           "grad_var_signal", "grad_var_noise", "hessian_trace")
+
+
+@njit(cache=True)
+def metrics(H, y, ft, y_t, y_true_t, K, xmu, mu2, q, a, out):
+    """Fill ``out`` with :data:`METRICS` from the training pre-activations ``H`` and the test
+    outputs ``ft`` (a 0-1 error counts y·f ≤ 0 as wrong)."""
+    n = y.shape[0]
+    nt = y_t.shape[0]
+    f = np.empty(n)
+    loss = np.empty(n)
+    d1 = np.empty(n)
+    d2 = np.empty(n)
+    outputs(H, q, a, f)
+    margin_terms(f, y, loss, d1, d2)
+    out[0] = loss.sum() / n
+    err = 0.0
+    mmin = np.inf
+    mmax = -np.inf
+    for i in range(n):
+        mg = y[i] * f[i]
+        err += 1.0 if mg <= 0.0 else 0.0
+        mmin = min(mmin, mg)
+        mmax = max(mmax, mg)
+    out[1] = err / n
+    lt = np.empty(nt)
+    for k in range(nt):
+        lt[k] = logistic_loss(y_t[k] * ft[k])
+    out[2] = lt.sum() / nt
+    noisy = 0.0
+    clean = 0.0
+    for k in range(nt):
+        noisy += 1.0 if y_t[k] * ft[k] <= 0.0 else 0.0
+        clean += 1.0 if y_true_t[k] * ft[k] <= 0.0 else 0.0
+    out[3] = noisy / nt
+    out[4] = clean / nt
+    out[5] = mmin
+    out[6] = mmax
+    blocks = np.empty((n, 2, 2))
+    patch_sqnorm_blocks(K, blocks)
+    diagnostics(H, y, d1, d2, K, blocks, xmu, mu2, q, a, out[7:])
+
+
+_BLAS = None
+
+
+@njit(cache=True)
+def diagnostics(H, y, d1, d2, K, blocks, xmu, mu2, q, a, out):
+    """Pattern-learning diagnostics of L_S at H (SPEC §5), written to ``out``:
+
+    0 ‖g‖², 1 (1/n)Σ‖g_i‖², 2 (1/n)Σ‖g_i − g‖² = [1] − [0], 3 its signal part (components of
+    g_i − g along μ, a centred two-pass variance, never negative), 4 its noise part [2] − [3],
+    5 Tr ∇²L_S. ``d1``, ``d2``: ℓ', ℓ'' at the margins (from :func:`margin_terms`);
+    ``blocks``: each example's 2×2 patch Gram block; ``xmu[2i+p] = ⟨x_i^(p), μ⟩``.
+    """
+    _, m, n, _ = H.shape
+    P = blocks
+    Q = np.empty(H.shape)
+    gd_coef(H, y, d1, np.full(n, 1.0 / n), q, a, Q)
+    dH = np.empty(H.shape)
+    delta_preacts(Q, K, dH)
+    g2 = fdot(Q, dH)
+    gi2 = 0.0
+    trace = 0.0
+    for i in range(n):
+        T = example_sq(H, P, i, q, a)
+        gi2 += d1[i] * d1[i] * T / n
+        curv = 0.0
+        for j in range(2):
+            cj = a if j == 0 else -a
+            for r in range(m):
+                for p in range(2):
+                    curv += cj * d2act(H[j, r, i, p], q) * P[i, p, p]
+        trace += (d2[i] * T + d1[i] * y[i] * curv) / n
+    signal = 0.0
+    if mu2 > 0.0:
+        # per filter: a_i = ⟨g_i, μ⟩/‖μ‖ with g_i = n Σ_p Q[.,.,i,p] x_i^(p); its variance over
+        # i in two passes (the mean first): E a² − (E a)² cancels when every example pushes
+        # along μ alike, the signal-learning regime
+        along = np.empty(n)
+        for j in range(2):
+            for r in range(m):
+                mean = 0.0
+                for i in range(n):
+                    along[i] = n * (Q[j, r, i, 0] * xmu[2 * i] + Q[j, r, i, 1] * xmu[2 * i + 1])
+                    mean += along[i] / n
+                var = 0.0
+                for i in range(n):
+                    var += (along[i] - mean) ** 2 / n
+                signal += var / mu2
+    out[0] = g2
+    out[1] = gi2
+    out[2] = gi2 - g2
+    out[3] = signal
+    out[4] = gi2 - g2 - signal
+    out[5] = trace
+
+
