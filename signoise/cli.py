@@ -64,71 +64,37 @@ def cmd_sweep(args):
               f"{int(ds.diverged.sum())} diverged runs")
 
 
-def _phase_data(args):
-    """The reduced DataArray, theory overlays and control parameter for ``plot phase``/``collapse``."""
-    from . import store, theory
-
-    ds = store.open_sweep(args.input)
-    grid = [d for d in ds["done"].dims]
-    sel = {}
+def _sel(args) -> dict:
+    """``--sel KEY=VALUE`` items as a dict."""
+    out = {}
     for item in args.sel or []:
         key, _, value = item.partition("=")
-        if key not in grid:
-            raise ConfigError(f"--sel {key!r} is not allowed: expected a grid axis, one of {grid}")
-        sel[key] = parse_value(value)
-    ds = ds.sel({k: v for k, v in sel.items()}, method=None if any(
-        isinstance(v, str) for v in sel.values()) else "nearest")
-    da = store.cell_statistic(ds, args.value, args.stat)
-    ctrl = None if args.theory == "none" else theory.sweep_control(ds, args.theory)
-    return ds, da, ctrl
-
-
-def _threshold(ds, args):
-    """Midway between the benign error (the flip rate) and 1/2, unless given."""
-    import tomllib
-
-    if args.threshold is not None:
-        return args.threshold
-    flip = tomllib.loads(ds.attrs["config"])["data"].get("flip", 0.0)
-    return (flip + 0.5) / 2
+        out[key] = parse_value(value)
+    return out
 
 
 def cmd_plot_phase(args):
-    from . import plot, theory
+    from .phase import phase_diagram
+    from .plot import save
+    from .store import open_sweep
 
-    ds, da, ctrl = _phase_data(args)
-    extra = [d for d in da.dims if d not in (args.x, args.y)]
-    for key in (args.x, args.y):
-        if key not in da.dims:
-            raise ConfigError(f"-x/-y {key!r} is not allowed: expected a grid axis, one of "
-                              f"{list(da.dims)}")
-    if extra:
-        raise ConfigError(f"the sweep has more axes than -x and -y: {extra}; pick a value "
-                          "with --sel KEY=VALUE for each")
-    lines = []
-    if ctrl is not None:
-        const, note = args.const, "given"
-        if const is None:
-            const, miss = theory.fit_constant(ctrl, da, _threshold(ds, args))
-            note = f"fitted; {100 * miss:.0f}% of cells off"
-        xs, ys = theory.sweep_boundary(ds, args.theory, const, args.x, args.y)
-        lines.append((xs, ys, f"{ctrl.name} = {const:.3g} ({note})"))
-    ax = plot.plot_phase(da, args.x, args.y, boundaries=lines, title=args.title)
-    plot.save(ax.figure, args.output)
+    ax = phase_diagram(open_sweep(args.input), args.x, args.y, args.value, args.stat,
+                       theory=None if args.theory == "none" else args.theory, const=args.const,
+                       threshold=args.threshold, sel=_sel(args), title=args.title)
+    save(ax.figure, args.output)
 
 
 def cmd_plot_collapse(args):
-    from . import plot, theory
+    from .phase import collapse_diagram
+    from .plot import save
+    from .store import open_sweep
 
     if args.theory == "none":
         raise ConfigError("--theory none is not allowed for a collapse plot: expected 'cao' or 'kou'")
-    ds, da, ctrl = _phase_data(args)
-    const = args.const
-    if const is None:
-        const, _ = theory.fit_constant(ctrl, da, _threshold(ds, args))
-    hue = args.y or (list(da.dims)[0] if da.dims else None)
-    ax = plot.plot_collapse(ctrl, da, const=const, hue=hue, title=args.title)
-    plot.save(ax.figure, args.output)
+    ax = collapse_diagram(open_sweep(args.input), args.theory, args.value, args.stat,
+                          const=args.const, threshold=args.threshold, hue=args.y,
+                          sel=_sel(args), title=args.title)
+    save(ax.figure, args.output)
 
 
 def _headless():

@@ -61,3 +61,22 @@ def test_plot_collapse(tmp_path):
     assert len(ax.collections[0].get_offsets()) == 15
     plot.save(ax.figure, tmp_path / "collapse.png")
     assert (tmp_path / "collapse.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_phase_diagram_python_api(tmp_path):
+    """The API behind `signoise plot phase`: slice, fitted boundary, and errors that name the key."""
+    import pytest
+
+    import signoise as sn
+    from tests.test_sweep import sweep_cfg
+
+    cfg = sweep_cfg({"data.mu_norm": [1.0, 3.0, 6.0], "data.n": [4, 6]}, seeds=2)
+    ds = sn.sweep(cfg, tmp_path / "s.zarr", workers=1, quiet=True)
+    ax = sn.phase_diagram(ds, "data.mu_norm", "data.n", theory="cao")
+    assert "fitted" in ax.get_legend().get_texts()[0].get_text()
+    with pytest.raises(sn.ConfigError, match="x/y"):
+        sn.phase_diagram(ds, "data.mu_norm", "train.lr")
+    with pytest.raises(sn.ConfigError, match="sel"):
+        sn.phase_diagram(ds, "data.mu_norm", "data.n", sel={"train.lr": 0.1})
+    ax = sn.collapse_diagram(ds, "cao", const=1.0)
+    assert ax.get_xscale() == "log"

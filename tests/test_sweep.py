@@ -224,7 +224,7 @@ def test_cli_sweep_and_plot(tmp_path, capsys):
                  "-o", str(tmp_path / "c.png"), "--quiet"]) == 0
     assert main(["plot", "phase", str(out), "-x", "data.mu_norm", "-y", "data.lr",
                  "-o", str(fig), "--quiet"]) == 2
-    assert "-x/-y 'data.lr'" in capsys.readouterr().err
+    assert "x/y = 'data.lr' is not allowed" in capsys.readouterr().err
 
 
 def test_cell_statistic_over_seeds():
