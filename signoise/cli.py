@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .config import load_config, parse_value
 from .engines import ENGINES
-from .rules import ConfigError
+from .rules import ConfigError, reject
 
 
 def _config(args):
@@ -18,7 +18,7 @@ def _config(args):
     for item in args.set or []:
         key, sep, value = item.partition("=")
         if not sep:
-            raise ConfigError(f"--set {item!r} is not allowed: expected KEY=VALUE")
+            reject("--set", item, "KEY=VALUE")
         changes[key.strip()] = parse_value(value.strip())
     if args.seed is not None:
         changes["seed"] = args.seed
@@ -51,7 +51,7 @@ def cmd_sweep(args):
         try:
             from distributed import Client
         except ImportError:
-            raise ConfigError("--scheduler needs Dask: pip install 'signoise[dask]'") from None
+            reject("--scheduler", args.scheduler, "Dask installed: pip install 'signoise[dask]'")
         client = Client(args.scheduler)
     try:
         ds = sweep(cfg, args.output, workers=args.workers, client=client, rho=args.rho,
@@ -90,7 +90,7 @@ def cmd_plot_collapse(args):
     from .store import open_sweep
 
     if args.theory == "none":
-        raise ConfigError("--theory none is not allowed for a collapse plot: expected 'cao' or 'kou'")
+        reject("--theory", args.theory, "'cao' or 'kou' for a collapse plot")
     ax = collapse_diagram(open_sweep(args.input), args.theory, args.value, args.stat,
                           const=args.const, threshold=args.threshold, hue=args.y,
                           sel=_sel(args), title=args.title)

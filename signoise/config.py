@@ -75,11 +75,11 @@ class DataSpec(_Section):
 
     def _check(self):
         if self.mu_norm is not None and self.snr is not None:
-            raise ConfigError(
-                f"data.mu_norm = {self.mu_norm!r} and data.snr = {self.snr!r} are both given: "
-                "expected exactly one of them")
+            reject("data.mu_norm", self.mu_norm, "exactly one of data.mu_norm and data.snr",
+                   context=f"with data.snr = {self.snr!r}")
         if self.mu_norm is None and self.snr is None:
-            raise ConfigError("data.mu_norm and data.snr are both missing: expected exactly one")
+            reject("data.mu_norm", None, "exactly one of data.mu_norm and data.snr",
+                   context="with data.snr = None")
         if self.n > self.d - 1:
             reject("data.n", self.n, f"n <= d - 1 = {self.d - 1} (the n noise patches and μ "
                    "must be linearly independent in R^d)")
@@ -249,8 +249,7 @@ class RunConfig:
         for name, spec in _SECTIONS.items():
             section = d.get(name, {} if name != "data" else None)
             if section is None:
-                raise ConfigError("the [data] section is missing: expected at least "
-                                  "data.mu_norm or data.snr")
+                reject("data", None, "a [data] section with at least data.mu_norm or data.snr")
             if not isinstance(section, dict):
                 reject(name, section, "a table", TypeError)
             kwargs[name] = spec.from_dict(section)
@@ -317,7 +316,7 @@ def load_config(path) -> RunConfig:
         try:
             d = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+            reject("config", str(path), f"a valid TOML file ({exc})")
     return RunConfig.from_dict(d)
 
 

@@ -24,12 +24,15 @@ class ConfigTypeError(ConfigError, TypeError):
     """A configuration value of the wrong type (both a ``ConfigError`` and a ``TypeError``)."""
 
 
-def reject(key, value, allowed, error=ConfigError):
-    """Raise ``error`` with the project's one message format. ``TypeError`` (or
-    :class:`ConfigTypeError`) for a wrong type, :class:`ConfigError` otherwise."""
+def reject(key, value, allowed, error=ConfigError, context: str = ""):
+    """Raise ``error`` with the project's one message format, "KEY = VALUE is not allowed
+    [CONTEXT]: expected ALLOWED". ``TypeError`` (or :class:`ConfigTypeError`) for a wrong
+    type, :class:`ConfigError` otherwise; ``context`` names what makes the value wrong here,
+    e.g. "with data.sampler = 'wishart'"."""
     if error is TypeError:
         error = ConfigTypeError
-    raise error(f"{key} = {value!r} is not allowed: expected {allowed}")
+    raise error(f"{key} = {value!r} is not allowed{' ' + context if context else ''}: "
+                f"expected {allowed}")
 
 
 def _is_bool(value):

@@ -67,12 +67,11 @@ def plan(cfg: RunConfig) -> Plan:
     """
     axes = cfg.sweep.axes()
     if not axes:
-        raise ConfigError("sweep.grid is empty: expected at least one axis, e.g. "
-                          "[sweep.grid] \"data.mu_norm\" = [1.0, 2.0]")
+        reject("sweep.grid", {}, 'at least one axis, e.g. [sweep.grid] "data.mu_norm" = [1.0, 2.0]')
     if "seed" in axes:
         reject("sweep.grid.seed", axes["seed"], "no seed axis (use sweep.seeds = K)")
     if "data.mu_norm" in axes and "data.snr" in axes:
-        raise ConfigError("sweep.grid has both data.mu_norm and data.snr: expected at most one")
+        reject("sweep.grid", list(axes), "at most one of data.mu_norm and data.snr")
     for key, values in axes.items():
         if len(set(map(repr, values))) != len(values):
             reject(f"sweep.grid.{key}", values, "distinct values")
@@ -282,7 +281,7 @@ def sweep(cfg: RunConfig, store, workers: int | None = None, client=None, rho: s
                                 or workers < 1):
         reject("workers", workers, "an integer >= 1 or None")
     if client is not None and workers is not None:
-        raise ConfigError("workers and client are both given: expected at most one")
+        reject("workers", workers, "None when a Dask client is given (at most one of them)")
     p = plan(cfg)
     config_toml = cfg.to_toml()
     path = Path(store)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rules import ConfigError, reject
+from .rules import reject
 
 #: The theories with a known boundary, and the config keys their control parameter reads.
 THEORIES = ("cao", "kou")
@@ -108,7 +108,8 @@ def fit_constant(control_values, error, threshold: float):
     keep = np.isfinite(c) & np.isfinite(e) & (c > 0)
     c, benign = c[keep], e[keep] < threshold
     if c.size == 0:
-        raise ConfigError("fit_constant: no cell with a finite, positive control parameter")
+        reject("control_values", "<no finite positive cell>", "at least one cell with a finite, "
+               "positive control parameter and a finite error")
     order = np.argsort(c)
     c, benign = c[order], benign[order]
     # cut k: cells [0, k) predicted harmful, [k, N) predicted benign
@@ -146,8 +147,8 @@ def boundary(theory: str, const: float, x_key: str, y_key: str, x, fixed: dict):
         trial[y_key] = 1.0
         y = (control(theory, trial) / const) ** (1.0 / exponent)
     else:
-        raise ConfigError(f"y = {y_key!r} is not allowed for a {theory} boundary: expected one "
-                          "of 'data.mu_norm', 'data.snr', 'data.d', 'data.n'")
+        reject("y", y_key, "one of 'data.mu_norm', 'data.snr', 'data.d', 'data.n'",
+               context=f"for a {theory} boundary")
     with np.errstate(all="ignore"):
         y = np.where(np.isfinite(y), y, np.nan)
     return _num(x), y

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .data import STREAM_DATA, STREAM_INIT, STREAM_TEST, Problem, _labels, rng_for
-from .rules import ConfigError, reject
+from .rules import reject
 
 
 def bartlett_rows(rng: np.random.Generator, dof: float, first: int, count: int) -> np.ndarray:
@@ -61,15 +61,13 @@ def check_wishart(cfg) -> None:
     data, model = cfg.data, cfg.model
     k = data.n + 2 * model.m
     if data.d - 1 < k:
-        raise ConfigError(
-            f"data.d = {data.d} is not allowed with data.sampler = 'wishart': expected "
-            f"d - 1 >= n + 2m = {k} (the Bartlett decomposition needs at least as many "
-            "dimensions as training-side vectors); use data.sampler = 'explicit' at this d")
+        reject("data.d", data.d, f"d - 1 >= n + 2m = {k} (the Bartlett decomposition needs at "
+               "least as many dimensions as training-side vectors); use data.sampler = "
+               "'explicit' at this d", context="with data.sampler = 'wishart'")
     if model.init != "gaussian":
-        raise ConfigError(
-            f"model.init = {model.init!r} is not allowed with data.sampler = 'wishart': "
-            "expected 'gaussian' (only Gaussian filters have a Wishart Gram matrix); "
-            "use data.sampler = 'explicit' for uniform initialisation")
+        reject("model.init", model.init, "'gaussian' (only Gaussian filters have a Wishart Gram "
+               "matrix); use data.sampler = 'explicit' for uniform initialisation",
+               context="with data.sampler = 'wishart'")
 
 
 def sample_reduced(cfg, seed: int | None = None) -> Problem:

@@ -51,9 +51,9 @@ def test_grid_axes_lists_linspace_geomspace():
 
 
 @pytest.mark.parametrize("grid, match", [
-    ({}, "sweep.grid is empty"),
+    ({}, r"sweep.grid = \{\} is not allowed: expected at least one axis"),
     ({"data.n": [4, 4]}, "sweep.grid.data.n"),
-    ({"data.mu_norm": [1.0], "data.snr": [0.1]}, "both data.mu_norm and data.snr"),
+    ({"data.mu_norm": [1.0], "data.snr": [0.1]}, "at most one of data.mu_norm and data.snr"),
     ({"data.n": [4, 60]}, r"sweep cell \{'data.n': 60\}.*data.n = 60"),
     ({"train.lr": [0.1, -1.0]}, "train.lr = -1.0"),
     ({"data.noise": ["projected", "gaussian"]}, "data.noise = 'gaussian'"),
