@@ -10,7 +10,7 @@ from .config import (AlgorithmSpec, DataSpec, ModelSpec, RunConfig, SweepSpec, T
                      dump_config, load_config)
 from .data import Problem, sample_problem  # noqa: E402
 from .io import save_dataset  # noqa: E402
-from .rules import ConfigError  # noqa: E402
+from .constraints import ConfigError  # noqa: E402
 from .simulate import simulate, simulate_batch  # noqa: E402
 from .results import config_of  # noqa: E402
 from .store import cell_statistic, open_sweep  # noqa: E402

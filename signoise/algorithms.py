@@ -19,7 +19,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from .rules import Bool, Choice, Int, Real, reject
+from .constraints import Bool, Choice, Int, Real, reject
 
 # Kernel codes (steps.py dispatches on them).
 GD, SGD, MSGD, LABEL_NOISE_GD, GR, PEGR, FDGR, SAM, USAM, FLOODING, CLIP, NOISY_EVAL, \

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .config import load_config, parse_value
 from .engines import ENGINES
-from .rules import ConfigError, reject
+from .constraints import ConfigError, reject
 
 
 def _config(args):

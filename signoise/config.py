@@ -16,7 +16,7 @@ import tomli_w
 
 from .algorithms import ALGORITHMS, check_against_config
 from .algorithms import validate as validate_algorithm
-from .rules import Bool, Choice, ConfigError, Int, Real, reject, unknown_key
+from .constraints import Bool, Choice, ConfigError, Int, Real, reject, unknown_key
 
 
 def _f(default, constraint, doc=""):

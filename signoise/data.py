@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .rules import reject
+from .constraints import reject
 
 #: Spawn keys of the independent random streams of one run.
 STREAM_DATA, STREAM_TEST, STREAM_INIT, STREAM_ALGO = 0, 1, 2, 3

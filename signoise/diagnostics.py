@@ -68,7 +68,6 @@ def diagnostics(H, y, d1, d2, K, blocks, xmu, mu2, q, a, out):
     ``blocks``: each example's 2×2 patch Gram block; ``xmu[2i+p] = ⟨x_i^(p), μ⟩``.
     """
     _, m, n, _ = H.shape
-    P = blocks
     Q = np.empty(H.shape)
     gd_coef(H, y, d1, np.full(n, 1.0 / n), q, a, Q)
     dH = np.empty(H.shape)
@@ -77,14 +76,14 @@ def diagnostics(H, y, d1, d2, K, blocks, xmu, mu2, q, a, out):
     gi2 = 0.0
     trace = 0.0
     for i in range(n):
-        T = example_sq(H, P, i, q, a)
+        T = example_sq(H, blocks, i, q, a)
         gi2 += d1[i] * d1[i] * T / n
         curv = 0.0
         for j in range(2):
             cj = a if j == 0 else -a
             for r in range(m):
                 for p in range(2):
-                    curv += cj * d2act(H[j, r, i, p], q) * P[i, p, p]
+                    curv += cj * d2act(H[j, r, i, p], q) * blocks[i, p, p]
         trace += (d2[i] * T + d1[i] * y[i] * curv) / n
     signal = 0.0
     if mu2 > 0.0:

@@ -23,7 +23,7 @@ from .diagnostics import METRICS
 from .draws import draw_inputs
 from .engines import CONVERGED, DIVERGED, RUNNING, get_engine
 from .engines.blas import single_threaded_blas
-from .rules import reject
+from .constraints import reject
 
 #: Status of a run that was asked to stop (SIGINT/SIGTERM); the others are the kernels'.
 INTERRUPTED = 3

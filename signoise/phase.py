@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 
-from .rules import reject
+from .constraints import reject
 
 
 def phase_slice(ds, value: str = "test_error", stat: str = "mean", sel: dict | None = None):

@@ -52,13 +52,13 @@ def gd_coef(H, y, d1, omega, q, a, Q):
 
 
 @njit(cache=True)
-def patch_sqnorm_blocks(K, P):
-    """P[i] = the 2×2 Gram matrix of example i's patches, read off the patch Gram matrix K."""
-    n = P.shape[0]
+def patch_sqnorm_blocks(K, blocks):
+    """blocks[i] = the 2×2 Gram matrix of example i's patches, read off the patch Gram matrix K."""
+    n = blocks.shape[0]
     for i in range(n):
         for p in range(2):
             for s in range(2):
-                P[i, p, s] = K[2 * i + p, 2 * i + s]
+                blocks[i, p, s] = K[2 * i + p, 2 * i + s]
 
 
 @njit(cache=True)
@@ -73,7 +73,7 @@ def delta_preacts(Q, K, dH):
 
 
 @njit(cache=True)
-def example_sq(H, P, i, q, a):
+def example_sq(H, blocks, i, q, a):
     """T_i = ‖∇_W (y_i f(x_i))‖² = a² Σ_{j,r} Σ_{p,p'} σ'(H_p) σ'(H_p') P_i[p,p']."""
     _, m, _, _ = H.shape
     T = 0.0
@@ -81,13 +81,14 @@ def example_sq(H, P, i, q, a):
         for r in range(m):
             s0 = dact(H[j, r, i, 0], q)
             s1 = dact(H[j, r, i, 1], q)
-            T += s0 * s0 * P[i, 0, 0] + 2.0 * s0 * s1 * P[i, 0, 1] + s1 * s1 * P[i, 1, 1]
+            T += (s0 * s0 * blocks[i, 0, 0] + 2.0 * s0 * s1 * blocks[i, 0, 1]
+                  + s1 * s1 * blocks[i, 1, 1])
     return a * a * T
 
 
 @njit(cache=True)
-def pegr_coef(H, y, d1, d2, omega, P, q, a, scale, Q):
-    """Q = (:func:`gd_coef`) + scale · patch coefficients of ∇ Σ_i ω_i ‖∇ℓ_i‖² (closed form,
+def pegr_coef(H, y, d1, d2, omega, blocks, q, a, strength, Q):
+    """Q = (:func:`gd_coef`) + strength · patch coefficients of ∇ Σ_i ω_i ‖∇ℓ_i‖² (closed form,
     SPEC §4); both in one pass over σ'(H), so a PEGR step costs little more than a GD step.
 
     ‖∇ℓ_i‖² = ℓ'_i² T_i (:func:`example_sq`), and its gradient has patch coefficients
@@ -112,11 +113,12 @@ def pegr_coef(H, y, d1, d2, omega, P, q, a, scale, Q):
                 S1[j, r, i, 1] = s1
                 S2[j, r, i, 0] = d2act(H[j, r, i, 0], q)
                 S2[j, r, i, 1] = d2act(H[j, r, i, 1], q)
-                T[i] += s0 * s0 * P[i, 0, 0] + 2.0 * s0 * s1 * P[i, 0, 1] + s1 * s1 * P[i, 1, 1]
+                T[i] += (s0 * s0 * blocks[i, 0, 0] + 2.0 * s0 * s1 * blocks[i, 0, 1]
+                         + s1 * s1 * blocks[i, 1, 1])
     c1 = np.empty(n)
     c2 = np.empty(n)
     for i in range(n):
-        w = scale * omega[i]
+        w = strength * omega[i]
         c1[i] = w * 2.0 * d1[i] * d2[i] * a * a * T[i] * y[i]
         c2[i] = w * 2.0 * d1[i] * d1[i] * a * a
     for j in range(2):
@@ -125,13 +127,13 @@ def pegr_coef(H, y, d1, d2, omega, P, q, a, scale, Q):
             for i in range(n):
                 s0 = S1[j, r, i, 0]
                 s1 = S1[j, r, i, 1]
-                Q[j, r, i, 0] += cj * c1[i] * s0 + c2[i] * S2[j, r, i, 0] * (P[i, 0, 0] * s0 + P[i, 0, 1] * s1)
-                Q[j, r, i, 1] += cj * c1[i] * s1 + c2[i] * S2[j, r, i, 1] * (P[i, 1, 0] * s0 + P[i, 1, 1] * s1)
+                Q[j, r, i, 0] += cj * c1[i] * s0 + c2[i] * S2[j, r, i, 0] * (blocks[i, 0, 0] * s0 + blocks[i, 0, 1] * s1)
+                Q[j, r, i, 1] += cj * c1[i] * s1 + c2[i] * S2[j, r, i, 1] * (blocks[i, 1, 0] * s0 + blocks[i, 1, 1] * s1)
 
 
 @njit(cache=True)
-def hvp_coef(H, dH, y, d1, d2, omega, q, a, scale, Q):
-    """Q += scale · patch coefficients of ∇²(Σ_i ω_i ℓ_i) v, where dH = the pre-activation
+def hvp_coef(H, dH, y, d1, d2, omega, q, a, strength, Q):
+    """Q += strength · patch coefficients of ∇²(Σ_i ω_i ℓ_i) v, where dH = the pre-activation
     change along v: the derivative of :func:`gd_coef` along v, in closed form.
 
     d/dt Q[j,r,i,p] = ω_i y_i c_j (ℓ''_i y_i df_i σ'(H) + ℓ'_i σ''(H) dH),
@@ -147,7 +149,7 @@ def hvp_coef(H, dH, y, d1, d2, omega, q, a, scale, Q):
                     df += cj * dact(H[j, r, i, p], q) * dH[j, r, i, p]
         for j in range(2):
             cj = a if j == 0 else -a
-            u = scale * omega[i] * y[i] * cj
+            u = strength * omega[i] * y[i] * cj
             for r in range(m):
                 for p in range(P):
                     h = H[j, r, i, p]

@@ -162,7 +162,7 @@ def config_of(ds, run: int | None = None):
         With the run's own seed, so ``simulate(config_of(ds))`` reproduces it.
     """
     from .config import RunConfig
-    from .rules import reject
+    from .constraints import reject
 
     if "run" in ds.dims:
         if run is None:

@@ -13,7 +13,7 @@ import xarray as xr
 from . import driver, results
 from .data import Problem
 from .interrupt import Interrupted
-from .rules import reject
+from .constraints import reject
 
 
 def as_config(cfg):

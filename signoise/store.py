@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .rules import ConfigError
+from .constraints import ConfigError
 
 #: Version of the layout written here; a store with another version is refused.
 FORMAT = 1

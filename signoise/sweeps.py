@@ -23,7 +23,7 @@ import numpy as np
 from .driver import SHAPE_KEYS, progress, schedule
 from .results import NOT_IN_STORE
 from .config import RunConfig
-from .rules import ConfigError, reject
+from .constraints import ConfigError, reject
 
 #: Runs per block aimed at when choosing the block size.
 BLOCK_RUNS = 1000

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rules import reject
+from .constraints import reject
 
 #: The theories with a known boundary, and the config keys their control parameter reads.
 THEORIES = ("cao", "kou")

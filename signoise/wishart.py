@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .data import STREAM_DATA, STREAM_INIT, STREAM_TEST, Problem, _labels, rng_for
-from .rules import reject
+from .constraints import reject
 
 
 def bartlett_rows(rng: np.random.Generator, dof: float, first: int, count: int) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import signoise as sn
-from signoise.rules import ConfigError
+from signoise.constraints import ConfigError
 from signoise.engines import gram
 from signoise.algorithms import run_record
 from signoise.diagnostics import METRICS

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import _bench
 
-BATCHES = [1, 10, 100, 1000]
+BATCHES = [1, 10, 100, 1000, 10_000]
 THREADS = [1, 2]
 
 
@@ -28,12 +28,15 @@ def kou_config(d=1000, mu_norm=2.0, n_test=1000, sampler="wishart", record_every
 
 
 def main(argv=None):
-    args = _bench.parser(__doc__).parse_args(argv)
+    p = _bench.parser(__doc__)
+    p.add_argument("--max-batch", type=int, default=BATCHES[-1], help="largest batch size")
+    args = p.parse_args(argv)
     import numba
 
     import signoise as sn
 
-    batches, rounds = ([1, 4], 1) if args.tiny else (BATCHES, args.rounds)
+    batches, rounds = ([1, 4], 1) if args.tiny else ([b for b in BATCHES if b <= args.max_batch],
+                                                     args.rounds)
     threads = [t for t in THREADS if t <= numba.config.NUMBA_NUM_THREADS]
     _bench.header("simulate_batch: runs per second against batch size and threads")
     cfg = kou_config(n_test=100 if args.tiny else 1000)

@@ -8,7 +8,7 @@ params)``: B runs with ``advance(nsteps, omega, ysign, zeta, active) -> (done, s
 
 from importlib import import_module
 
-from ..rules import reject
+from ..constraints import reject
 
 ENGINES = ("gram", "weights")
 
