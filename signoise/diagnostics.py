@@ -64,7 +64,8 @@ def diagnostics(H, y, d1, d2, K, blocks, xmu, mu2, q, a, out):
 
     0 ‖g‖², 1 (1/n)Σ‖g_i‖², 2 (1/n)Σ‖g_i − g‖² = [1] − [0], 3 its signal part (components of
     g_i − g along μ, a centred two-pass variance, never negative), 4 its noise part [2] − [3],
-    5 Tr ∇²L_S. ``d1``, ``d2``: ℓ', ℓ'' at the margins (from :func:`margin_terms`);
+    5 Tr ∇²L_S (with 1 < q < 2, σ'' is unbounded at 0⁺: this is the value at H, where every
+    pre-activation is non-zero almost surely). ``d1``, ``d2``: ℓ', ℓ'' at the margins (from :func:`margin_terms`);
     ``blocks``: each example's 2×2 patch Gram block; ``xmu[2i+p] = ⟨x_i^(p), μ⟩``.
     """
     _, m, n, _ = H.shape

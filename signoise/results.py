@@ -30,7 +30,7 @@ LONG_NAMES = {
     "grad_sq": "‖∇L_S‖²", "example_grad_sq": "(1/n) Σ_i ‖∇ℓ_i‖²",
     "grad_var": "pattern-learning variance (1/n) Σ_i ‖∇ℓ_i − ∇L_S‖²",
     "grad_var_signal": "its part along μ", "grad_var_noise": "its part orthogonal to μ",
-    "hessian_trace": "Tr ∇²L_S",
+    "hessian_trace": "Tr ∇²L_S (for 1 < q < 2 its pointwise value, where σ'' exists)",
     "residual_norm": "‖W − W0 − projection on span{μ, ξ_i}‖",
     "stopped_at": "the step the run reached", "diverged": "loss or weights became NaN/inf",
 }

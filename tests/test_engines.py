@@ -1,9 +1,6 @@
 """The core simulator against its oracles: the other engine, finite differences, naive loops,
 and the GD invariants of SPEC §6."""
 
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -218,23 +215,3 @@ def test_bad_problem_arrays_are_rejected():
         sn.simulate(make_cfg(data__d=41), problem=p)
     with pytest.raises(ValueError, match="problem.xi.shape"):
         sn.Problem(**{**p.__dict__, "xi": np.ones((40, 40)), "y": np.ones(40), "y_true": np.ones(40)})
-
-
-_THREAD_SCRIPT = """
-import numpy as np, signoise as sn
-from tests.conftest import make_cfg
-ds = sn.simulate(make_cfg(train__steps=100, data__flip=0.2), quiet=True)
-np.save({out!r}, np.concatenate([ds.gamma.values.ravel(), ds.rho.values.ravel(), ds.test_loss.values]))
-"""
-
-
-def test_bit_identical_across_thread_counts(tmp_path):
-    root = os.path.dirname(os.path.dirname(__file__))
-    outs = []
-    for threads in (1, 2):
-        out = str(tmp_path / f"t{threads}.npy")
-        env = {**os.environ, "NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
-        subprocess.run([sys.executable, "-c", _THREAD_SCRIPT.format(out=out)], check=True,
-                       cwd=root, env=env)
-        outs.append(np.load(out))
-    assert outs[0].tobytes() == outs[1].tobytes()
