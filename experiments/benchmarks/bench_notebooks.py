@@ -2,9 +2,10 @@
 
     python experiments/benchmarks/bench_notebooks.py [--tiny] [NOTEBOOK ...]
 
-Prints one line per notebook: its wall time with nbclient (kernel start included). ``--tiny``
-sets SIGNOISE_QUICK=1 (the sizes the test suite runs). Run it twice to time with Numba's
-cache warm; the first run in a fresh checkout also compiles.
+Prints a table, one row per notebook: its wall time with nbclient (kernel start included).
+``--tiny`` is the CI smoke size: SIGNOISE_QUICK=1 (the sizes the test suite runs) and only the
+first notebook unless some are named (the test suite executes all of them already). Run it
+twice to time with Numba's cache warm; the first run in a fresh checkout also compiles.
 """
 import argparse
 import os
@@ -27,11 +28,15 @@ def main(argv=None):
         os.environ.pop("SIGNOISE_QUICK", None)
     root = Path(__file__).resolve().parents[2]
     paths = args.notebooks or sorted(str(p) for p in (root / "notebooks").glob("*.ipynb"))
+    if args.tiny and not args.notebooks:
+        paths = paths[:1]
+    print(f"| notebook | wall time{' (SIGNOISE_QUICK=1)' if args.tiny else ''} |")
+    print("|---|---|")
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         start = time.perf_counter()
         nbclient.NotebookClient(nb, timeout=600, kernel_name="python3").execute()
-        print(f"{Path(path).name:36s} {time.perf_counter() - start:6.1f} s", flush=True)
+        print(f"| `{Path(path).name}` | {time.perf_counter() - start:.1f} s |", flush=True)
 
 
 if __name__ == "__main__":
