@@ -1,7 +1,7 @@
 """signoise: two-layer CNNs on signal-noise patch data, simulated exactly and fast.
 
 Gradient descent and its gradient-perturbation relatives on the data model of Cao et al.
-(2022), tracking signal learning γ against noise memorisation ρ (see README.md).
+(2022), tracking signal learning γ against noise memorisation ρ (the manual: docs/).
 """
 
 __version__ = "0.1.0"
