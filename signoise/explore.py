@@ -178,11 +178,13 @@ class Explorer:
                 self.state[LOG_CONTROLS[key]])
             s = Slider(ax, label, low, high, valinit=np.clip(value, low, high),
                        valstep=1 if integer else None)
+            s.drawon = False        # set() redraws once; a second draw per change doubles latency
             s.on_changed(lambda v, key=key: self.set(**{key: v}))
             self.sliders[key] = s
         names = gram_algorithms()
         rax = fig.add_axes([0.06, 0.06, 0.12, 0.45])
         self.selector = RadioButtons(rax, names, active=names.index(self.state["algorithm"]))
+        self.selector.drawon = False
         self.selector.on_clicked(lambda name: self.set(algorithm=name))
         self.status = fig.text(0.36, 0.005, "", fontsize=8)
         self._updating = False
