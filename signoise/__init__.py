@@ -16,7 +16,10 @@ from .results import config_of  # noqa: E402
 from .store import cell_statistic, open_sweep  # noqa: E402
 from .phase import collapse_diagram, phase_diagram  # noqa: E402
 from .sweeps import sweep  # noqa: E402
+from .animate import animate  # noqa: E402
+from .explore import explore  # noqa: E402
 
 __all__ = ["RunConfig", "DataSpec", "ModelSpec", "AlgorithmSpec", "TrainSpec", "SweepSpec",
            "load_config", "dump_config", "Problem", "sample_problem", "simulate", "simulate_batch",
-           "save_dataset", "config_of", "ConfigError", "sweep", "open_sweep", "cell_statistic", "phase_diagram", "collapse_diagram", "__version__"]
+           "save_dataset", "config_of", "ConfigError", "sweep", "open_sweep", "cell_statistic",
+           "phase_diagram", "collapse_diagram", "explore", "animate", "__version__"]

@@ -170,6 +170,23 @@ def cmd_info(args):
         print(f"  {name}: {algo.update}\n      parameters: {params}\n      {algo.reference}")
 
 
+def cmd_explore(args):
+    from .explore import explore
+
+    cfg = load_config(args.config) if args.config else None
+    explore(cfg)
+
+
+def cmd_animate(args):
+    from .animate import animate
+
+    path = animate(args.input, args.output, x=args.x, y=args.y, var=args.value, stat=args.stat,
+                   frames=args.frames, fps=args.fps, dpi=args.dpi, overwrite=args.overwrite,
+                   quiet=args.quiet)
+    if not args.quiet:
+        print(f"wrote {path}")
+
+
 def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
@@ -223,6 +240,26 @@ def build_parser():
     d = sub.add_parser("demo", parents=[common], help="GD in a benign and a harmful setting (Cao et al. 2022)")
     d.add_argument("-o", "--output", default="signoise-demo.png")
     d.set_defaults(func=cmd_demo)
+
+    e = sub.add_parser("explore", parents=[common],
+                       help="a live figure: move sliders, watch γ race ρ̄ (gram engine)")
+    e.add_argument("config", nargs="?", help="starting config (default: Cao et al. benign)")
+    e.set_defaults(func=cmd_explore)
+
+    an = sub.add_parser("animate", parents=[common],
+                        help="a run's race (RUN.nc) or a sweep's phase diagram forming (STORE -x -y)")
+    an.add_argument("input")
+    an.add_argument("-o", "--output", required=True, help="FILE.gif, or FILE.mp4 (needs ffmpeg)")
+    an.add_argument("-x", help="sweep: grid axis on x")
+    an.add_argument("-y", help="sweep: grid axis on y")
+    an.add_argument("--value", default="test_error", help="sweep: variable (default test_error)")
+    an.add_argument("--stat", default="mean", help="sweep: statistic over seeds")
+    an.add_argument("--frames", type=int, help="at most this many frames (<= 200; default 100 "
+                    "for a run, 50 for a sweep)")
+    an.add_argument("--fps", type=int, default=20)
+    an.add_argument("--dpi", type=int, default=80)
+    an.add_argument("--overwrite", action="store_true")
+    an.set_defaults(func=cmd_animate)
 
     i = sub.add_parser("info", parents=[common], help="versions, threads, engines and algorithms")
     i.set_defaults(func=cmd_info)

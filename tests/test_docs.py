@@ -34,7 +34,7 @@ def test_link_checker_catches_a_missing_file(tmp_path):
 def test_gallery_shows_every_committed_figure():
     gallery = (ROOT / "docs" / "gallery.md").read_text(encoding="utf-8")
     shown = set(re.findall(r"!\[[^\]]*\]\(figures/([^)]+)\)", gallery))
-    committed = {p.name for p in (ROOT / "figures").glob("*.png")}
+    committed = {p.name for p in (ROOT / "figures").iterdir() if p.suffix in (".png", ".gif")}
     assert committed - shown == set(), "figures missing from docs/gallery.md"
     assert shown - committed == set(), "docs/gallery.md shows figures that do not exist"
 
