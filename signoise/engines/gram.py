@@ -300,15 +300,17 @@ class Batch:
         """
         B, n = self.y.shape
         done, status = np.zeros(B, np.int64), np.zeros(B, np.int64)
-        advance_batch(self.G, self.Z0, self.y, self.y_true, self.beta, self.bias, self.prm,
-                      nsteps, _stack(omega, 1.0 / n), _stack(ysign, 1.0), _stack(zeta, 0.0),
-                      self.F, active, done, status)
+        kernel = advance_batch if _parallel(B) else advance_runs
+        kernel(self.G, self.Z0, self.y, self.y_true, self.beta, self.bias, self.prm, nsteps,
+               _stack(omega, 1.0 / n), _stack(ysign, 1.0), _stack(zeta, 0.0), self.F, active,
+               done, status)
         return done, status
 
     def evaluate(self, out):
         """Fill ``out`` (B, len(METRICS)) with every run's metrics."""
-        evaluate_batch(self.G, self.Z0, self.y, self.y_true, self.Gt, self.Z0t, self.y_t,
-                       self.y_true_t, self.test_of, self.beta, self.bias, self.prm, out)
+        kernel = evaluate_batch if _parallel(self.G.shape[0]) else evaluate_runs
+        kernel(self.G, self.Z0, self.y, self.y_true, self.Gt, self.Z0t, self.y_t, self.y_true_t,
+               self.test_of, self.beta, self.bias, self.prm, out)
 
     def coefficients(self):
         """(γ (B, 2, m), ρ (B, 2, m, n), None): γ = j β_0 ‖μ‖², ρ_i = β_i ‖ξ_i‖² (no residual)."""
@@ -323,6 +325,13 @@ class Batch:
     def set_state(self, state):
         self.beta[...] = state["beta"]
         self.bias[...] = state["bias"]
+
+
+def _parallel(runs: int) -> bool:
+    """Whether a parallel region pays: more than one run and more than one thread."""
+    import numba
+
+    return runs > 1 and numba.get_num_threads() > 1
 
 
 def _stack(arrays, fill):
@@ -387,12 +396,32 @@ def advance_batch(G, Z0, y, y_true, beta, bias, prm, nsteps, omega_t, ysign_t, z
                                          nsteps, omega_t[b], ysign_t[b], zeta_t[b], F[b])
 
 
+@njit(cache=True)
+def advance_runs(G, Z0, y, y_true, beta, bias, prm, nsteps, omega_t, ysign_t, zeta_t, F, active,
+                 done, status):
+    """:func:`advance_batch` on the calling thread (one run, or one thread: a parallel region
+    would cost more to open than the work it shares)."""
+    for b in range(G.shape[0]):
+        if active[b]:
+            done[b], status[b] = advance(G[b], Z0[b], y[b], y_true[b], beta[b], bias[b], prm[b],
+                                         nsteps, omega_t[b], ysign_t[b], zeta_t[b], F[b])
+
+
 @njit(cache=True, parallel=True)
 def evaluate_batch(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of, beta, bias, prm, out):
     """:func:`evaluate_kernel` for a batch of runs, in parallel over runs. Run b is evaluated
     on the test set ``test_of[b]`` of the tables ``Gt``, ``Z0t``, ``y_t``, ``y_true_t`` (runs
     that share a draw share its test set, which is not copied per run)."""
     for b in prange(G.shape[0]):
+        t = test_of[b]
+        evaluate_kernel(G[b], Z0[b], y[b], y_true[b], Gt[t], Z0t[t], y_t[t], y_true_t[t],
+                        beta[b], bias[b], prm[b], out[b])
+
+
+@njit(cache=True)
+def evaluate_runs(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of, beta, bias, prm, out):
+    """:func:`evaluate_batch` on the calling thread."""
+    for b in range(G.shape[0]):
         t = test_of[b]
         evaluate_kernel(G[b], Z0[b], y[b], y_true[b], Gt[t], Z0t[t], y_t[t], y_true_t[t],
                         beta[b], bias[b], prm[b], out[b])
