@@ -15,7 +15,8 @@ from .batch import simulate_batch  # noqa: E402
 from .simulate import simulate  # noqa: E402
 from .store import cell_statistic, open_sweep  # noqa: E402
 from .sweeps import sweep  # noqa: E402
+from .checks import check  # noqa: E402
 
 __all__ = ["RunConfig", "DataSpec", "ModelSpec", "AlgorithmSpec", "TrainSpec", "SweepSpec",
            "load_config", "dump_config", "Problem", "sample_problem", "simulate", "simulate_batch",
-           "save_dataset", "ConfigError", "sweep", "open_sweep", "cell_statistic", "__version__"]
+           "save_dataset", "ConfigError", "sweep", "open_sweep", "cell_statistic", "check", "__version__"]
