@@ -187,6 +187,21 @@ def cmd_animate(args):
         print(f"wrote {path}")
 
 
+def cmd_check(args):
+    from .checks import REGISTRY, run_checks
+    from .checks.runner import table
+
+    if args.list:
+        for name, entry in REGISTRY.items():
+            print(f"{name}: {entry.claim} [{entry.source}]")
+        return 0
+    results = run_checks(args.names or None, size=args.size, out=args.out,
+                         workers=args.workers,
+                         progress=not args.quiet and sys.stderr.isatty())
+    print(table(results))
+    return 1 if any(r.verdict == "FAIL" for r in results) else 0
+
+
 def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
@@ -263,6 +278,14 @@ def build_parser():
 
     i = sub.add_parser("info", parents=[common], help="versions, threads, engines and algorithms")
     i.set_defaults(func=cmd_info)
+
+    ck = sub.add_parser("check", parents=[common], help="run theorem checks (PASS/FAIL table)")
+    ck.add_argument("names", nargs="*", metavar="NAME", help="checks to run (default: all)")
+    ck.add_argument("--size", choices=["quick", "paper"], default="quick")
+    ck.add_argument("--out", metavar="DIR", help="write NAME.png per check and report.json")
+    ck.add_argument("--workers", type=int, default=1, help="checks run in parallel processes")
+    ck.add_argument("--list", action="store_true", help="list the checks and exit")
+    ck.set_defaults(func=cmd_check)
     return p
 
 
@@ -273,7 +296,7 @@ def main(argv=None):
 
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        rc = args.func(args)
     except BrokenPipeError:          # the reader of our output went away (e.g. `| head`)
         return 0
     except (ConfigError, OSError) as exc:
@@ -286,7 +309,7 @@ def main(argv=None):
             raise
         print(f"signoise: interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         return 130
-    return 0
+    return rc or 0
 
 
 if __name__ == "__main__":

@@ -178,5 +178,77 @@ def sweep_boundary(ds, theory: str, const: float, x_key: str, y_key: str, num: i
     return boundary(theory, const, x_key, y_key, xs, fixed)
 
 
-__all__ = ["sweep_boundary", "snr", "cao_control", "kou_control", "control", "sweep_control", "fit_constant",
+def _crossing(x, mean, level):
+    """The x where ``mean`` first crosses ``level`` (linear interpolation in log x); NaN if
+    the row never crosses."""
+    above = mean >= level
+    k = np.flatnonzero(above[1:] != above[:-1])
+    if k.size == 0:
+        return np.nan
+    k = k[0]
+    lx = np.log(x)
+    t = (level - mean[k]) / (mean[k + 1] - mean[k])
+    return float(np.exp(lx[k] + t * (lx[k + 1] - lx[k])))
+
+
+def crossings(stat, x, level):
+    """Per row, the x where the seed mean of ``stat`` crosses ``level``.
+
+    ``stat`` has shape (seed, row, x); ``x`` is positive and increasing. Returns an array of
+    shape (row,), NaN for a row that never crosses.
+    """
+    mean = np.nanmean(np.asarray(stat, dtype=float), axis=0)
+    x = np.asarray(x, dtype=float)
+    return np.array([_crossing(x, row, level) for row in mean])
+
+
+def fit_exponent(stat, x, y, level, n_boot: int = 400, seed: int = 0):
+    """Free log-log fit of a boundary: the slope of log y against log x*(y), where x*(y) is
+    the x at which the seed-mean statistic crosses ``level`` in row y.
+
+    For Cao et al. (2022) with y = n and x = SNR the theorem predicts slope −q (the boundary
+    n·SNR^q = C); for Kou et al. (2023) with y = d and x = ‖μ‖, slope 4.
+
+    Parameters
+    ----------
+    stat : array (seed, row, x)
+        A per-run statistic (e.g. test error, or 1 where the signal wins the race).
+    x, y : arrays
+        The positive, increasing x grid and the row values.
+    level : float
+        The level whose crossing defines the boundary.
+    n_boot : int
+        Bootstrap resamples over seeds (the same resample for every row).
+
+    Returns
+    -------
+    dict
+        ``slope`` (least squares on the rows that cross), ``ci`` (2.5 % and 97.5 % bootstrap
+        quantiles), ``se`` (bootstrap standard deviation), ``crossings`` (x* per row) and
+        ``boot`` (the bootstrap slopes; resamples with fewer than two crossing rows dropped).
+    """
+    stat = np.asarray(stat, dtype=float)
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if stat.ndim != 3 or stat.shape[1:] != (y.size, x.size):
+        reject("stat.shape", stat.shape, f"(seed, {y.size}, {x.size})")
+
+    def slope(xs):
+        ok = np.isfinite(xs)
+        if ok.sum() < 2:
+            return np.nan
+        return float(np.polyfit(np.log(xs[ok]), np.log(y[ok]), 1)[0])
+
+    xs = crossings(stat, x, level)
+    rng = np.random.default_rng(seed)
+    S = stat.shape[0]
+    boot = np.array([slope(crossings(stat[rng.integers(0, S, S)], x, level))
+                     for _ in range(n_boot)])
+    boot = boot[np.isfinite(boot)]
+    ci = tuple(np.quantile(boot, [0.025, 0.975])) if boot.size else (np.nan, np.nan)
+    return {"slope": slope(xs), "ci": (float(ci[0]), float(ci[1])),
+            "se": float(boot.std(ddof=1)) if boot.size > 1 else np.nan,
+            "crossings": xs, "boot": boot}
+
+
+__all__ = ["crossings", "fit_exponent", "sweep_boundary", "snr", "cao_control", "kou_control", "control", "sweep_control", "fit_constant",
            "boundary", "THEORIES"]

@@ -1,0 +1,15 @@
+"""Theorem checks a user can run: a registry of declarative entries, one module per paper.
+
+``sn.check(name, size="quick")`` runs one and returns a :class:`CheckResult`;
+:func:`run_checks` runs several and writes the report (``signoise check``).
+"""
+
+from __future__ import annotations
+
+from .base import SIZES, VERDICTS, Check, CheckResult, verdict_interval
+from .registry import REGISTRY, check, register
+from . import cao2022  # noqa: F401,E402  (registers its checks)
+from .runner import run_checks
+
+__all__ = ["Check", "CheckResult", "REGISTRY", "register", "check", "run_checks", "SIZES",
+           "VERDICTS", "verdict_interval"]

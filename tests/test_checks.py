@@ -1,0 +1,133 @@
+"""Theorem checks: fit_exponent against closed forms, the registry/runner/report/CLI, and for
+every check a run on its premise (PASS) and on a broken premise (FAIL, negative control)."""
+
+import json
+
+import numpy as np
+import pytest
+
+import signoise as sn
+from signoise import theory
+from signoise.checks import REGISTRY, run_checks, verdict_interval
+from signoise.cli import main
+
+
+def _ramp(q, ys, xs, seeds=1):
+    """stat = 1/2 + log(x / x*(y)) clipped to [0, 1], x*(y) = y^(−1/q): linear in log x, so the
+    interpolated crossing is exact and log y against log x* has slope −q exactly."""
+    star = ys ** (-1.0 / q)
+    stat = np.clip(0.5 + np.log(xs[None, :] / star[:, None]), 0, 1)
+    return np.broadcast_to(stat, (seeds,) + stat.shape).copy(), star
+
+
+@pytest.mark.parametrize("q", [3.0, 4.0])
+def test_fit_exponent_exact_on_a_linear_crossing(q):
+    ys = np.array([10.0, 20.0, 40.0, 80.0])
+    xs = np.geomspace(0.05, 1.0, 25)
+    stat, star = _ramp(q, ys, xs, seeds=3)
+    fit = theory.fit_exponent(stat, xs, ys, 0.5, n_boot=20)
+    np.testing.assert_allclose(fit["crossings"], star, rtol=1e-12)
+    assert fit["slope"] == pytest.approx(-q, rel=1e-10)
+    assert fit["ci"][0] == pytest.approx(-q, rel=1e-10) and fit["ci"][1] == pytest.approx(-q, rel=1e-10)
+
+
+def test_fit_exponent_bootstrap_covers_truth_on_bernoulli_seeds():
+    # each seed is a 0/1 outcome with the ramp's probability: the CI must cover −3 and shrink
+    rng = np.random.default_rng(1)
+    ys = np.array([10.0, 20.0, 40.0, 80.0])
+    xs = np.geomspace(0.05, 1.0, 25)
+    p, _ = _ramp(3.0, ys, xs)
+    small = (rng.random((20,) + p.shape[1:]) < p).astype(float)
+    large = (rng.random((400,) + p.shape[1:]) < p).astype(float)
+    f_small = theory.fit_exponent(small, xs, ys, 0.5, n_boot=200)
+    f_large = theory.fit_exponent(large, xs, ys, 0.5, n_boot=200)
+    assert f_large["ci"][0] <= -3.0 <= f_large["ci"][1]
+    assert f_large["se"] < f_small["se"]
+
+
+def test_fit_exponent_rejects_a_wrong_shape_and_marks_rows_that_never_cross():
+    with pytest.raises(sn.ConfigError, match=r"stat.shape = \(2, 3\)"):
+        theory.fit_exponent(np.zeros((2, 3)), [1, 2, 3], [1, 2], 0.5)
+    stat = np.zeros((1, 2, 3))
+    stat[0, 1] = [0, 0.4, 1]
+    xs = theory.crossings(stat, np.array([1.0, 2.0, 4.0]), 0.5)
+    assert np.isnan(xs[0]) and xs[1] == pytest.approx(2.0 * 2 ** (1 / 6))
+
+
+def test_verdict_interval():
+    assert verdict_interval(1.0, 2.0, 0.0, 3.0) == "PASS"
+    assert verdict_interval(4.0, 5.0, 0.0, 3.0) == "FAIL"
+    assert verdict_interval(2.0, 4.0, 0.0, 3.0) == "INCONCLUSIVE"
+    assert verdict_interval(np.nan, 4.0, 0.0, 3.0) == "INCONCLUSIVE"
+
+
+def test_check_rejects_unknown_name_and_size():
+    with pytest.raises(sn.ConfigError, match="'nope'.*cao_late_monotone"):
+        sn.check("nope")
+    with pytest.raises(sn.ConfigError, match="size"):
+        sn.check("cao_late_monotone", size="huge")
+
+
+# --- check 4: late-phase monotonicity ---------------------------------------------------------
+
+def test_late_monotone_passes_under_gd_and_fails_with_signed_mask_noise(tmp_path):
+    r = sn.check("cao_late_monotone")
+    assert r.verdict == "PASS" and r.value <= r.uncertainty
+    assert r.data.sizes["run"] == 12 and "gamma_max" in r.data
+    ax = r.figure(tmp_path / "m.png")
+    assert (tmp_path / "m.png").stat().st_size > 0 and ax is not None
+    # negative control: Fisher-mask noise of scale 2 makes masks negative, so coefficients step
+    # backwards
+    bad = sn.check("cao_late_monotone", algorithm={"name": "msgd", "kind": "fisher", "s": 2.0})
+    assert bad.verdict == "FAIL" and bad.value > 1e-6
+
+
+# --- check 1: the Cao boundary exponent, race statistic, q = 3 --------------------------------
+
+@pytest.fixture(scope="module")
+def race_q3():
+    return sn.check("cao_exponent_q3_race")
+
+
+def test_cao_exponent_race_q3(race_q3):
+    r = race_q3
+    assert r.verdict in ("PASS", "INCONCLUSIVE")
+    lo, hi = r.data.attrs["ci_lo"], r.data.attrs["ci_hi"]
+    assert lo <= -3.0 <= hi
+    assert np.isfinite(r.data.crossing).all()
+
+
+def test_cao_exponent_negative_control_wrong_exponent():
+    # the same experiment, expecting the wrong exponent −6: the CI excludes it
+    r = sn.check("cao_exponent_q3_race", expected=-6.0)
+    assert r.verdict == "FAIL"
+
+
+# --- runner, report, CLI ------------------------------------------------------------------------
+
+def test_cli_check_writes_report_and_figure_and_exit_status(tmp_path, capsys):
+    assert main(["check", "--list"]) == 0
+    listed = capsys.readouterr().out
+    for name in REGISTRY:
+        assert name in listed
+    assert main(["check", "cao_late_monotone", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "cao_late_monotone" in out and "PASS" in out
+    rep = json.loads((tmp_path / "report.json").read_text())
+    assert rep["checks"][0]["verdict"] == "PASS" and rep["versions"]["signoise"] == sn.__version__
+    assert "[train]" in rep["checks"][0]["configs"][0] and rep["checks"][0]["seeds"]
+    assert (tmp_path / "cao_late_monotone.png").exists()
+    assert main(["check", "nope"]) == 2
+
+
+def test_run_checks_exit_nonzero_on_fail(monkeypatch, capsys):
+    from signoise.checks import base, registry
+
+    fake = base.Check(name="always_fail", claim="c", source="s", criterion="k",
+                      run=lambda size: {"value": 1.0, "uncertainty": 0.0, "verdict": "FAIL",
+                                        "data": None},
+                      draw=lambda data, ax: ax)
+    monkeypatch.setitem(registry.REGISTRY, "always_fail", fake)
+    assert main(["check", "always_fail"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+    assert [r.verdict for r in run_checks(["always_fail"])] == ["FAIL"]
