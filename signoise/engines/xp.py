@@ -1,0 +1,502 @@
+"""Array-API coefficient-space engine: the gram engine for B runs at once, on NumPy or CuPy.
+
+The same maths as :mod:`signoise.engines.gram` + :mod:`signoise.steps` + :mod:`signoise.model`
+(SPEC §2–§5), written once against the Python array API standard (``array_api_compat``) with a
+leading run axis B, so one code path runs on NumPy (a vectorised CPU reference and a second
+oracle for the Numba kernels) and on CuPy (GPU). State: β (B, 2, m, n+1) and the bias (B, 2, m);
+pre-activations H[b, j, r, i, p]; patch coefficients Q of the same shape; patch Gram K
+(B, 2n, 2n). Random inputs are drawn on the host by :func:`~signoise.engines.common.draw_inputs`
+from each run's own stream, exactly as the gram engine does, and moved to the device, so a
+config and seed give the same run on every backend.
+
+Entry point for the driver: :class:`XPBatch` (``advance``/``evaluate``/``coefficients``, NumPy
+in and out) and :func:`get_backend`. :func:`run_batch_xp` is a self-contained driver.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .common import CONVERGED, DIVERGED, METRICS, RUNNING, Params, draw_inputs
+
+#: Algorithms this engine runs (every in-span algorithm of the gram engine).
+ALGORITHMS = ("gd", "sgd", "msgd", "label_noise_gd", "gr", "pegr", "fdgr", "sam", "usam",
+              "flooding", "clip", "noisy_eval", "anti_pgd", "lpg")
+BACKENDS = ("numba", "numpy", "cupy")
+#: float32 agreement with float64 claimed by the tests (relative, on O(1) metrics).
+FLOAT32_RTOL = 1e-3
+
+
+def _reject(key, value, allowed):
+    from ..rules import reject
+    reject(key, value, allowed)
+
+
+def get_backend(name: str):
+    """Array namespace of a backend name: "numpy", "cupy" (needs a device), or None for
+    "numba" (today's compiled gram engine, run through ``sn.simulate_batch``)."""
+    if name not in BACKENDS:
+        _reject("backend", name, "'numba', 'numpy' or 'cupy'")
+    if name == "numba":
+        return None
+    from array_api_compat import array_namespace
+    if name == "numpy":
+        return array_namespace(np.empty(0))
+    try:
+        import cupy
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            raise RuntimeError("no CUDA device")
+    except Exception as err:  # ImportError, CUDARuntimeError, RuntimeError
+        raise RuntimeError(f"backend 'cupy' needs CuPy and a CUDA device ({err}); install the "
+                           "gpu extra: pip install 'signoise[gpu]'") from err
+    return array_namespace(cupy.empty(0))
+
+
+def block_bytes(B, n, m, n_test, itemsize=8):
+    """Device memory of a block of B runs (inputs, state, scratch), an upper estimate.
+
+    Per run: G, K and its blocks ((n+1)² + 4n² + 8 n²-sized temporaries), the test inner
+    products (n+1 + 2m) n_test twice (Z_t, H_t), ~16 arrays of H's size 4 m n, and the random
+    inputs of one chunk are not counted (the driver sizes chunks).
+    """
+    k = n + 1
+    per_run = (k * k + 12 * n * n + 4 * (k + 2 * m) * n_test + 16 * 4 * m * n + 4 * m * k)
+    return int(B * per_run * itemsize)
+
+
+def max_block(n, m, n_test, itemsize=8, free_bytes=None, xp_name="cupy", fraction=0.8):
+    """Largest B whose :func:`block_bytes` fits in ``fraction`` of free device memory
+    (``cupy.cuda.runtime.memGetInfo`` unless ``free_bytes`` is given); an error if one run does
+    not fit."""
+    if free_bytes is None:
+        import cupy
+        free_bytes = cupy.cuda.runtime.memGetInfo()[0]
+    one = block_bytes(1, n, m, n_test, itemsize)
+    B = int(fraction * free_bytes) // one
+    if B < 1:
+        raise MemoryError(f"one run (n={n}, m={m}, n_test={n_test}) needs ~{one} bytes of device "
+                          f"memory; {free_bytes} are free on {xp_name}")
+    return B
+
+
+class XPBatch:
+    """B runs of equal n, m, n_test and one algorithm, on the device of namespace ``xp``.
+
+    Parameters
+    ----------
+    inputs : list of GramInputs
+        From :func:`signoise.engines.gram.prepare` (one per run).
+    cfgs : list of RunConfig
+        One per run; they may differ in every value but the algorithm's name and the shapes.
+    xp : array namespace (``get_backend("numpy")``, ``get_backend("cupy")``, array_api_strict)
+    dtype : the namespace's float64 (default) or float32 (opt-in, see docs/gpu.md).
+    """
+
+    def __init__(self, inputs, cfgs, xp, dtype=None):
+        names = {c.algorithm.name for c in cfgs}
+        if len(names) != 1:
+            _reject("algorithm.name", sorted(names), "one algorithm per XPBatch")
+        self.name = names.pop()
+        if self.name not in ALGORITHMS:
+            _reject("algorithm.name", self.name, f"one of {ALGORITHMS} on the xp engine")
+        self.xp = xp
+        self.dtype = xp.float64 if dtype is None else dtype
+        d = self.dtype
+        A = lambda x: xp.asarray(np.ascontiguousarray(x), dtype=d)  # noqa: E731
+        st = lambda name: A(np.stack([getattr(i, name) for i in inputs]))  # noqa: E731
+        self.G, self.Z0, self.y, self.yt = st("G"), st("Z0"), st("y"), st("y_true")
+        self.Gt, self.Z0t, self.y_t, self.yt_t = st("Gt"), st("Z0t"), st("y_t"), st("y_true_t")
+        self.B, _, self.m, self.k = self.Z0.shape
+        self.n = self.k - 1
+        self.params = [Params.from_config(c) for c in cfgs]
+        col = lambda vals: A(np.array(vals, dtype=np.float64))  # noqa: E731
+        self.q = col([c.model.q for c in cfgs])
+        self.a = col([c.model.scale for c in cfgs])
+        self.use_bias = col([1.0 if c.model.bias else 0.0 for c in cfgs])
+        self.lr = col([c.train.lr for c in cfgs])
+        self.thr = col([c.train.loss_threshold or 0.0 for c in cfgs])
+        self.theta = {key: col([_num(c.algorithm.params.get(key)) for c in cfgs])
+                      for key in cfgs[0].algorithm.params}
+        self.beta = xp.zeros(self.Z0.shape, dtype=d)
+        self.bias = A(np.stack([i.b0 for i in inputs]))
+        self.K, self.P = self._patch_gram()
+        if self.name in ("noisy_eval", "anti_pgd"):
+            from .gram import noise_factor
+            self.F = A(np.stack([noise_factor(i.G) for i in inputs]))
+
+    # -- the model (model.py) -------------------------------------------------------------
+    def _b(self, v, nd):
+        """A per-run column (B,) broadcast against an array of ``nd`` dimensions."""
+        return self.xp.reshape(v, (self.B,) + (1,) * (nd - 1))
+
+    def _act(self, H, order):
+        """σ, σ' or σ'' (order 0, 1, 2) of max(0, z)^q, zero at z ≤ 0 (and σ'' for q = 1)."""
+        xp = self.xp
+        q = self._b(self.q, H.ndim)
+        pos = H > 0
+        z = xp.where(pos, H, xp.ones_like(H))          # no 0 ** negative
+        if order == 0:
+            v = z ** q
+        elif order == 1:
+            v = q * z ** (q - 1.0)
+        else:
+            v = q * (q - 1.0) * z ** (q - 2.0)
+        return xp.where(pos, v, xp.zeros_like(H))
+
+    def _cj(self, nd):
+        """c_j = (+a, −a) shaped (B, 2, 1, ...)."""
+        xp = self.xp
+        a = self._b(self.a, nd)
+        sign = xp.reshape(xp.asarray([1.0, -1.0], dtype=self.dtype), (1, 2) + (1,) * (nd - 2))
+        return a * sign
+
+    def _outputs(self, H):
+        """f (B, n) = a Σ_{r,p} σ(H_{+}) − a Σ_{r,p} σ(H_{−})."""
+        xp = self.xp
+        acc = xp.sum(xp.sum(self._act(H, 0), axis=-1), axis=2)   # (B, 2, n)
+        a = self._b(self.a, 2)
+        return a * acc[:, 0, :] + (-a) * acc[:, 1, :]
+
+    def _logistic(self, z):
+        """ℓ, ℓ', ℓ'' of log(1 + e^{−z}) at full relative precision for every z (model.logistic)."""
+        xp = self.xp
+        e = xp.exp(-xp.abs(z))
+        l1p = xp.log1p(e)
+        nonneg = z >= 0
+        loss = xp.where(nonneg, l1p, -z + l1p)
+        d1 = xp.where(nonneg, -e / (1.0 + e), -1.0 / (1.0 + e))
+        d2 = e / ((1.0 + e) * (1.0 + e))
+        return loss, d1, d2
+
+    def _gd_coef(self, H, y, d1, omega):
+        """Q = ω_i ℓ'_i y_i c_j σ'(H) (model.gd_coef)."""
+        u = (omega * d1 * y)[:, None, None, :, None] * self._cj(5)
+        return u * self._act(H, 1)
+
+    def _delta(self, Q):
+        """dH = Σ_t Q[., t] K[t, .] (model.delta_preacts)."""
+        xp = self.xp
+        B, _, m, n, _ = Q.shape
+        return xp.reshape(xp.reshape(Q, (B, 2 * m, 2 * n)) @ self.K, Q.shape)
+
+    def _fdot(self, x, z):
+        return self.xp.sum(self.xp.reshape(x * z, (self.B, -1)), axis=1)
+
+    def _example_sq(self, S1):
+        """T_i = a² Σ_{j,r} σ'ᵀ P_i σ' (model.example_sq), from S1 = σ'(H)."""
+        xp = self.xp
+        P = self.P
+        s0, s1 = S1[..., 0], S1[..., 1]
+        t = (s0 * s0 * P[:, None, None, :, 0, 0] + 2.0 * s0 * s1 * P[:, None, None, :, 0, 1]
+             + s1 * s1 * P[:, None, None, :, 1, 1])
+        return self._b(self.a, 2) ** 2 * xp.sum(xp.sum(t, axis=1), axis=1)
+
+    def _patch_gram(self):
+        """K[2i+p, 2k+p'] = ⟨x_i^(p), x_k^(p')⟩ (+1 with a bias) and its 2×2 diagonal blocks P."""
+        xp = self.xp
+        G, yt, B, n = self.G, self.yt, self.B, self.n
+        e = self._b(self.use_bias, 3)
+        g00 = self._b(G[:, 0, 0], 3)
+        k00 = yt[:, :, None] * yt[:, None, :] * g00 + e
+        k01 = yt[:, :, None] * G[:, None, 0, 1:] + e
+        k10 = yt[:, None, :] * G[:, 1:, 0:1] + e
+        k11 = G[:, 1:, 1:] + e
+        top = xp.stack([k00, k01], axis=-1)                  # (B, i, k, p')
+        bot = xp.stack([k10, k11], axis=-1)
+        K4 = xp.stack([top, bot], axis=2)                    # (B, i, p, k, p')
+        K = xp.reshape(K4, (B, 2 * n, 2 * n))
+        eye = xp.eye(n, dtype=self.dtype)[None, :, None, :, None]
+        P = xp.sum(K4 * eye, axis=3)                         # (B, i, p, p')
+        return K, P
+
+    def _preacts(self, beta, bias):
+        """H (B, 2, m, n, 2) from Z = Z0 + β G (gram.preacts); also Z."""
+        xp = self.xp
+        B, _, m, k = beta.shape
+        Z = self.Z0 + xp.reshape(xp.reshape(beta, (B, 2 * m, k)) @ self.G, beta.shape)
+        b = bias[..., None]
+        h0 = self.yt[:, None, None, :] * Z[..., 0:1] + b
+        h1 = Z[..., 1:] + b
+        return xp.stack([h0, h1], axis=-1), Z
+
+    # -- one step (steps.step_coef) -------------------------------------------------------
+    def _grad_at(self, H, ys, omega):
+        f = self._outputs(H)
+        _, d1, _ = self._logistic(ys * f)
+        return self._gd_coef(H, ys, d1, omega)
+
+    def _step_coef(self, H, ysign, omega_in, dHn):
+        xp, name, th = self.xp, self.name, self.theta
+        n = self.n
+        f = self._outputs(H)
+        loss, d1, d2 = self._logistic(self.y * f)
+        L = xp.sum(loss, axis=1) / n
+        ys = self.y * ysign if ysign is not None else self.y
+        omega = omega_in if omega_in is not None else xp.full((self.B, n), 1.0 / n, dtype=self.dtype)
+        if name == "lpg":
+            omega = self._lpg_weights(loss)
+        if name == "label_noise_gd":
+            _, d1, d2 = self._logistic(ys * f)
+        if name in ("noisy_eval", "anti_pgd"):
+            return L, self._grad_at(H + dHn, ys, omega)
+        if name == "pegr":
+            return L, self._pegr_coef(H, ys, d1, d2, omega, 0.5 * th["lam"])
+        Q = self._gd_coef(H, ys, d1, omega)
+        col = lambda v: self._b(v, 5)  # noqa: E731
+        if name == "flooding":
+            Q = xp.where(col(L < th["level"]), -Q, Q)
+        elif name == "clip":
+            norm = xp.sqrt(self._fdot(Q, self._delta(Q)))
+            c = th["max_norm"]
+            scale = xp.where(norm > c, c / xp.where(norm > c, norm, xp.ones_like(norm)), 1.0)
+            Q = xp.where(col(norm > c), col(scale) * Q, Q)
+        elif name == "gr":
+            Q = Q + self._hvp_coef(H, self._delta(Q), ys, d1, d2, omega, th["lam"])
+        elif name in ("sam", "usam", "fdgr"):
+            dH = self._delta(Q)
+            if name == "fdgr":
+                lam, eps, scheme = th["lam"], th["eps"], th["scheme"]
+                r = xp.where(scheme == 1.0, -eps, eps)
+            elif name == "sam":
+                norm = xp.sqrt(self._fdot(Q, dH))
+                safe = xp.where(norm > 0.0, norm, xp.ones_like(norm))
+                r = xp.where(norm > 0.0, th["rho"] / safe, xp.zeros_like(norm))
+            else:
+                r = th["rho"]
+            Qs = self._grad_at(H + col(r) * dH, ys, omega)
+            if name != "fdgr":
+                return L, Qs
+            lam, eps, scheme = col(lam), col(eps), col(scheme)
+            fwd = (1.0 - lam / eps) * Q + (lam / eps) * Qs
+            bwd = (1.0 + lam / eps) * Q + (-lam / eps) * Qs
+            Qm = self._grad_at(H + (-eps) * dH, ys, omega)
+            ctr = Q + (lam / (2.0 * eps)) * (Qs + (-1.0) * Qm)
+            Q = xp.where(scheme == 0.0, fwd, xp.where(scheme == 1.0, bwd, ctr))
+        return L, Q
+
+    def _lpg_weights(self, loss):
+        """ω_i = (1 + α_{y_i}(t))/n, α_c(t) = α_c + adapt (L_c/L − 1) (steps._lpg_weights)."""
+        xp, th, n = self.xp, self.theta, self.n
+        pos = self.y > 0
+        total = xp.sum(loss, axis=1) / n
+        zero = xp.zeros_like(loss)
+        sums = [xp.sum(xp.where(pos, loss, zero), axis=1), xp.sum(xp.where(pos, zero, loss), axis=1)]
+        cnts = [xp.sum(xp.where(pos, 1.0 + zero, zero), axis=1),
+                xp.sum(xp.where(pos, zero, 1.0 + zero), axis=1)]
+        alphas = []
+        for c, base in enumerate((th["alpha_pos"], th["alpha_neg"])):
+            ok = (th["adapt"] != 0.0) & (cnts[c] > 0) & (total > 0.0)
+            mean = sums[c] / xp.where(cnts[c] > 0, cnts[c], 1.0) / xp.where(ok, total, 1.0)
+            alphas.append(xp.where(ok, base + th["adapt"] * (mean - 1.0), base))
+        alpha = xp.where(pos, alphas[0][:, None], alphas[1][:, None])
+        return (1.0 + alpha) / n
+
+    def _pegr_coef(self, H, y, d1, d2, omega, scale):
+        """GD part + scale · ∇ Σ ω_i ‖∇ℓ_i‖² in closed form (model.pegr_coef)."""
+        P, cj = self.P, self._cj(5)
+        S1, S2 = self._act(H, 1), self._act(H, 2)
+        Q = (omega * d1 * y)[:, None, None, :, None] * cj * S1
+        a2 = self._b(self.a, 2) ** 2
+        T = self._example_sq(S1) / a2
+        w = self._b(scale, 2) * omega
+        c1 = (w * 2.0 * d1 * d2 * a2 * T * y)[:, None, None, :, None]
+        c2 = (w * 2.0 * d1 * d1 * a2)[:, None, None, :, None]
+        s0, s1 = S1[..., 0:1], S1[..., 1:2]
+        Pb = P[:, None, None, :, :, :]                        # (B,1,1,n,p,p')
+        PS = Pb[..., 0] * s0 + Pb[..., 1] * s1                # Σ_p' P[p,p'] σ'_p'
+        return Q + (cj * c1 * S1 + c2 * S2 * PS)
+
+    def _hvp_coef(self, H, dH, y, d1, d2, omega, scale):
+        """scale · patch coefficients of ∇²(Σ ω_i ℓ_i) v (model.hvp_coef)."""
+        xp, cj = self.xp, self._cj(5)
+        S1 = self._act(H, 1)
+        df = xp.sum(xp.sum(xp.sum(cj * S1 * dH, axis=-1), axis=2), axis=1)   # (B, n)
+        u = (self._b(scale, 2) * omega * y)[:, None, None, :, None] * cj
+        inner = ((d2 * y * df)[:, None, None, :, None] * S1
+                 + d1[:, None, None, :, None] * self._act(H, 2) * dH)
+        return u * inner
+
+    def _noise_preacts(self, eps):
+        """⟨ζ, x_i^(p)⟩ (+ bias noise) from eps (B, 2, m, n+2) (gram.noise_preacts)."""
+        xp = self.xp
+        B, _, m, width = eps.shape
+        k = width - 1
+        u = xp.reshape(xp.reshape(eps[..., :k], (B, 2 * m, k)) @ xp.matrix_transpose(self.F),
+                       (B, 2, m, k))
+        b = eps[..., k:] * self._b(self.use_bias, 4)
+        return xp.stack([self.yt[:, None, None, :] * u[..., 0:1] + b, u[..., 1:] + b], axis=-1)
+
+    def _apply(self, Q, scale):
+        """(β, bias) + scale · coefficients of Σ Q x (gram.apply_coef)."""
+        xp = self.xp
+        s = xp.sum(Q[..., 0] * self.yt[:, None, None, :], axis=-1)
+        dbeta = xp.concat([s[..., None], Q[..., 1]], axis=-1)
+        sb = xp.sum(Q[..., 0] + Q[..., 1], axis=-1)
+        sc = self._b(scale, 3)
+        beta = self.beta + self._b(scale, 4) * dbeta
+        bias = xp.where(self._b(self.use_bias, 3) != 0.0, self.bias + sc * sb, self.bias)
+        return beta, bias
+
+    def _finite(self, x):
+        xp = self.xp
+        return xp.all(xp.reshape(xp.isfinite(x), (self.B, -1)), axis=1)
+
+    # -- public ---------------------------------------------------------------------------
+    def draw(self, rngs, t0, nsteps):
+        """Host random inputs of steps t0.. for every run (common.draw_inputs), stacked."""
+        n, m = self.n, self.m
+        draws = [draw_inputs(p, g, t0, nsteps, n, m, n + 2) for p, g in zip(self.params, rngs)]
+        return tuple(np.stack([d[x] for d in draws]) for x in range(3))
+
+    def advance(self, nsteps, omega_t, ysign_t, eps_t, active):
+        """Up to ``nsteps`` steps of every active run in place; NumPy in and out.
+
+        ``omega_t (B, nsteps|0, n)``, ``ysign_t (B, nsteps|0, n)``, ``eps_t (B, nsteps|0, 2, m,
+        n+2)`` as from :meth:`draw`; ``active (B,)`` bool. Returns ``(done (B,), status (B,))``
+        with gram.advance's stop rules: non-finite loss → DIVERGED before stepping; loss below
+        loss_threshold → CONVERGED before stepping; non-finite state after a step → DIVERGED.
+        """
+        xp, d = self.xp, self.dtype
+        dev = lambda x: xp.asarray(x, dtype=d) if x.shape[1] else None  # noqa: E731
+        om, ys, ep = dev(omega_t), dev(ysign_t), dev(eps_t)
+        with np.errstate(all="ignore"):   # divergence is a result, not a warning (NumPy)
+            return self._advance(nsteps, om, ys, ep, active)
+
+    def _advance(self, nsteps, om, ys, ep, active):
+        xp = self.xp
+        running = xp.asarray(np.asarray(active, dtype=bool))
+        done = xp.zeros((self.B,), dtype=xp.int64)
+        status = xp.zeros((self.B,), dtype=xp.int64)
+        for t in range(nsteps):
+            H, _ = self._preacts(self.beta, self.bias)
+            dHn = self._noise_preacts(ep[:, t]) if ep is not None else None
+            L, Q = self._step_coef(H, ys[:, t] if ys is not None else None,
+                                   om[:, t] if om is not None else None, dHn)
+            bad = running & ~xp.isfinite(L)
+            low = running & ~bad & (L < self.thr)
+            done = xp.where(bad | low, t, done)
+            status = xp.where(bad, DIVERGED, xp.where(low, CONVERGED, status))
+            running = running & ~bad & ~low
+            beta, bias = self._apply(Q, -self.lr)
+            self.beta = xp.where(self._b(running, 4), beta, self.beta)
+            self.bias = xp.where(self._b(running, 3), bias, self.bias)
+            blown = running & ~(self._finite(self.beta) & self._finite(self.bias))
+            done = xp.where(blown, t + 1, done)
+            status = xp.where(blown, DIVERGED, status)
+            running = running & ~blown
+            if not bool(xp.any(running)):
+                break
+        done = xp.where(running, nsteps, done)
+        return _host(done), _host(status)
+
+    def evaluate(self):
+        """:data:`~signoise.engines.common.METRICS` of every run, (B, len(METRICS)) NumPy."""
+        with np.errstate(all="ignore"):
+            return self._evaluate()
+
+    def _evaluate(self):
+        xp, n = self.xp, self.n
+        H, Z = self._preacts(self.beta, self.bias)
+        B, _, m, k = self.beta.shape
+        Zt = xp.reshape(xp.reshape(self.beta, (B, 2 * m, k)) @ self.Gt, (B, 2, m, -1)) + self.Z0t
+        b = self.bias[..., None]
+        Ht = xp.stack([self.yt_t[:, None, None, :] * Z[..., 0:1] + b, Zt + b], axis=-1)
+        f = self._outputs(H)
+        mg = self.y * f
+        loss, d1, d2 = self._logistic(mg)
+        ft = self._outputs(Ht)
+        lt, _, _ = self._logistic(self.y_t * ft)
+        one, zero = xp.ones_like(mg), xp.zeros_like(mg)
+        err = xp.sum(xp.where(mg <= 0.0, one, zero), axis=1) / n
+        onet, zerot = xp.ones_like(ft), xp.zeros_like(ft)
+        nt = ft.shape[1]
+        cols = [xp.sum(loss, axis=1) / n, err, xp.sum(lt, axis=1) / nt,
+                xp.sum(xp.where(self.y_t * ft <= 0.0, onet, zerot), axis=1) / nt,
+                xp.sum(xp.where(self.yt_t * ft <= 0.0, onet, zerot), axis=1) / nt,
+                xp.min(mg, axis=1), xp.max(mg, axis=1)]
+        # diagnostics (model.diagnostics)
+        Q = self._gd_coef(H, self.y, d1, xp.full((B, n), 1.0 / n, dtype=self.dtype))
+        g2 = self._fdot(Q, self._delta(Q))
+        S1 = self._act(H, 1)
+        T = self._example_sq(S1)
+        gi2 = xp.sum(d1 * d1 * T / n, axis=1)
+        Pd = xp.stack([self.P[..., 0, 0], self.P[..., 1, 1]], axis=-1)[:, None, None]
+        curv = xp.sum(xp.sum(xp.sum(self._cj(5) * self._act(H, 2) * Pd, axis=-1), axis=2), axis=1)
+        trace = xp.sum((d2 * T + d1 * self.y * curv) / n, axis=1)
+        mu2 = self.G[:, 0, 0]
+        x0 = self.yt * self._b(mu2, 2)
+        x1 = self.G[:, 1:, 0]
+        ai = n * (Q[..., 0] * x0[:, None, None, :] + Q[..., 1] * x1[:, None, None, :])
+        mean = xp.sum(ai / n, axis=-1)
+        sq = xp.sum(ai * ai / n, axis=-1)
+        safe = xp.where(mu2 > 0.0, mu2, xp.ones_like(mu2))
+        signal = xp.where(mu2 > 0.0, xp.sum(xp.sum(sq - mean * mean, axis=-1), axis=-1) / safe,
+                          xp.zeros_like(mu2))
+        cols += [g2, gi2, gi2 - g2, signal, gi2 - g2 - signal, trace]
+        return _host(xp.stack(cols, axis=1)).astype(np.float64)
+
+    def coefficients(self):
+        """(γ (B, 2, m), ρ (B, 2, m, n)) as float64 NumPy: γ = j β_0 ‖μ‖², ρ = β_i ‖ξ_i‖²."""
+        beta = _host(self.beta).astype(np.float64)
+        G = _host(self.G).astype(np.float64)
+        sq = np.einsum("bii->bi", G)
+        jsign = np.array([1.0, -1.0])[None, :, None]
+        return jsign * beta[..., 0] * sq[:, None, None, 0], beta[..., 1:] * sq[:, None, None, 1:]
+
+
+def _num(v):
+    """A parameter value as a number (string choices by their encoded value)."""
+    return {"forward": 0.0, "backward": 1.0, "central": 2.0, "bernoulli": 0.0, "fisher": 1.0,
+            "cov": 2.0}.get(v, v) if isinstance(v, str) else float(v)
+
+
+def _host(x):
+    """A device array as NumPy (CuPy's .get(), array_api_strict / NumPy via the buffer)."""
+    if hasattr(x, "get"):
+        return x.get()
+    try:
+        return np.asarray(x)
+    except Exception:  # array_api_strict refuses __array__ in recent versions
+        return np.from_dlpack(x)
+
+
+def run_batch_xp(cfgs, seeds, xp, dtype=None):
+    """Sample, advance record to record and return the records of B runs (a test/bench driver).
+
+    Returns a dict: ``step (S,)``, ``metrics (B, S, len(METRICS))``, ``gamma (B, S, 2, m)``,
+    ``rho (B, S, 2, m, n)``, ``status (B,)``, ``stopped_at (B,)``. Records after a run stopped
+    repeat its last state, as ``sn.simulate_batch`` does today.
+    """
+    from ..batch import schedule
+    from ..simulate import make_runner
+    from .gram import prepare  # noqa: F401  (make_runner uses the gram engine's prepare)
+
+    if not isinstance(cfgs, (list, tuple)):
+        cfgs = [cfgs] * len(seeds)
+    runners = [make_runner(c, "gram", s)[0] for c, s in zip(cfgs, seeds)]
+    batch = XPBatch([r.inp for r in runners], list(cfgs), xp, dtype)
+    rngs = [r.rng for r in runners]
+    steps = schedule(cfgs[0].train)
+    B = len(runners)
+    out, gam, rho = [], [], []
+    active = np.ones(B, bool)
+    status = np.zeros(B, np.int64)
+    stopped = np.zeros(B, np.int64)
+
+    def record():
+        out.append(batch.evaluate())
+        g, r = batch.coefficients()
+        gam.append(g)
+        rho.append(r)
+
+    record()
+    for k in range(1, len(steps)):
+        nsteps = int(steps[k] - steps[k - 1])
+        draws = batch.draw(rngs, int(steps[k - 1]), nsteps)
+        done, st = batch.advance(nsteps, *draws, active)
+        stopped[active] += done[active]
+        status[active] = st[active]
+        active &= status == RUNNING
+        record()
+    return {"step": steps, "metrics": np.stack(out, 1), "gamma": np.stack(gam, 1),
+            "rho": np.stack(rho, 1), "status": status, "stopped_at": stopped}

@@ -1,0 +1,144 @@
+"""The array-API engine (signoise.engines.xp) against the Numba gram engine, in float64.
+
+Oracle: ``sn.simulate_batch(..., rho="full")`` on the compiled gram engine, run by run. Each
+algorithm runs a batch of three runs with different seeds/values, including one that diverges
+(huge lr) and one that stops early (loss_threshold), so the stop rules are compared as well.
+"""
+
+import numpy as np
+import pytest
+
+import signoise as sn
+from signoise.engines.common import DIVERGED, METRICS
+from signoise.engines.xp import (FLOAT32_RTOL, XPBatch, block_bytes, get_backend, max_block,
+                                 run_batch_xp)
+
+from .conftest import make_cfg
+
+ALGOS = [
+    ("gd", {}), ("sgd", {"b": 3}), ("msgd", {"kind": "fisher", "s": 0.5}),
+    ("msgd", {"kind": "bernoulli", "keep": 0.7}), ("msgd", {"kind": "cov", "s": 0.5}),
+    ("label_noise_gd", {"p_step": 0.2}), ("gr", {"lam": 0.3}), ("pegr", {"lam": 0.5}),
+    ("fdgr", {"lam": 0.2, "eps": 0.05, "scheme": "forward"}),
+    ("fdgr", {"lam": 0.2, "eps": 0.05, "scheme": "backward"}),
+    ("fdgr", {"lam": 0.2, "eps": 0.05, "scheme": "central"}),
+    ("sam", {"rho": 0.1}), ("usam", {"rho": 0.1}), ("flooding", {"level": 0.4}),
+    ("clip", {"max_norm": 0.05}), ("noisy_eval", {"s": 0.05}),
+    ("noisy_eval", {"s": 0.05, "layerwise": True}), ("anti_pgd", {"s": 0.05}),
+    ("lpg", {"alpha_pos": 0.3, "alpha_neg": -0.2, "adapt": 0.5}),
+]
+
+
+def cfgs_for(name, params, **model):
+    base = make_cfg(train__steps=30, train__record_every=10,
+                    **{f"model__{k}": v for k, v in model.items()})
+    base = base.updated({"algorithm.name": name, **{f"algorithm.{k}": v for k, v in params.items()}})
+    return [base, base.updated({"train.lr": 1e6, "model.sigma0": 3.0}),
+            base.updated({"train.loss_threshold": 0.55})], [1, 7, 8]
+
+
+def assert_matches(res, ds, rtol=1e-10, atol=1e-12):
+    """xp records == gram records (NaN where gram has NaN), run by run."""
+    np.testing.assert_array_equal(res["step"], ds.step.values)
+    np.testing.assert_array_equal(res["stopped_at"], ds.stopped_at.values)
+    np.testing.assert_array_equal(res["status"] == DIVERGED, ds.diverged.values)
+    for name, ours in (("gamma", res["gamma"]), ("rho", res["rho"])):
+        np.testing.assert_allclose(ours, ds[name].values, rtol=rtol, atol=atol, err_msg=name)
+    for k, metric in enumerate(METRICS):
+        np.testing.assert_allclose(res["metrics"][..., k], ds[metric].values, rtol=rtol,
+                                   atol=atol, err_msg=metric)
+
+
+@pytest.mark.parametrize("name,params", ALGOS, ids=[f"{a}-{i}" for i, (a, _) in enumerate(ALGOS)])
+def test_float64_matches_gram_engine(name, params):
+    cfgs, seeds = cfgs_for(name, params)
+    ds = sn.simulate_batch(cfgs, seeds, rho="full", quiet=True)
+    res = run_batch_xp(cfgs, seeds, get_backend("numpy"))
+    assert ds.diverged.values[1] and not ds.diverged.values[0]   # the scenarios are exercised
+    assert_matches(res, ds)
+
+
+@pytest.mark.parametrize("model", [{"bias": True}, {"q": 1.0}, {"q": 2.0, "bias": True},
+                                   {"q": 2.5}])
+@pytest.mark.parametrize("name,params", [("gd", {}), ("pegr", {"lam": 0.5}), ("gr", {"lam": 0.3}),
+                                         ("anti_pgd", {"s": 0.05})])
+def test_model_variants_match(name, params, model):
+    cfgs, seeds = cfgs_for(name, params, **model)
+    ds = sn.simulate_batch(cfgs, seeds, rho="full", quiet=True)
+    assert_matches(run_batch_xp(cfgs, seeds, get_backend("numpy")), ds)
+
+
+def test_isotropic_and_wishart_match():
+    for changes in ({"data.noise": "isotropic"}, {"data.sampler": "wishart", "data.d": 2000}):
+        cfgs, seeds = cfgs_for("pegr", {"lam": 0.5})
+        cfgs = [c.updated(changes) for c in cfgs]
+        ds = sn.simulate_batch(cfgs, seeds, rho="full", quiet=True)
+        assert_matches(run_batch_xp(cfgs, seeds, get_backend("numpy")), ds)
+
+
+def test_runs_under_array_api_strict():
+    """Proof that the engine uses only the standard: the strict namespace runs it exactly."""
+    xps = pytest.importorskip("array_api_strict")
+    cfgs, seeds = cfgs_for("fdgr", {"lam": 0.2, "eps": 0.05, "scheme": "central"}, bias=True)
+    ds = sn.simulate_batch(cfgs, seeds, rho="full", quiet=True)
+    assert_matches(run_batch_xp(cfgs, seeds, xps), ds)
+    cfgs, seeds = cfgs_for("noisy_eval", {"s": 0.05})
+    assert_matches(run_batch_xp(cfgs, seeds, xps), sn.simulate_batch(cfgs, seeds, rho="full",
+                                                                      quiet=True))
+
+
+def test_float32_within_stated_tolerance():
+    """Opt-in float32 on a run that stays at moderate margins (see docs/gpu.md)."""
+    xp = get_backend("numpy")
+    cfgs, seeds = cfgs_for("pegr", {"lam": 0.5})
+    cfgs, seeds = cfgs[:1], seeds[:1]
+    ref = run_batch_xp(cfgs, seeds, xp)
+    low = run_batch_xp(cfgs, seeds, xp, dtype=xp.float32)
+    assert not np.allclose(low["gamma"], ref["gamma"], rtol=1e-12, atol=0)   # really float32
+    np.testing.assert_allclose(low["gamma"], ref["gamma"], rtol=FLOAT32_RTOL, atol=1e-5)
+    for k in (0, 2):   # train and test loss
+        np.testing.assert_allclose(low["metrics"][..., k], ref["metrics"][..., k],
+                                   rtol=FLOAT32_RTOL)
+
+
+def test_logistic_stable_at_any_margin():
+    """ℓ, ℓ', ℓ'' against closed forms at margins where the naive formulas overflow."""
+    xp = get_backend("numpy")
+    cfgs, seeds = cfgs_for("gd", {})
+    b = XPBatch([sn.engines.gram.prepare(sn.sample_problem(cfgs[0], 1))], cfgs[:1], xp)
+    z = np.array([-800.0, -40.0, 0.0, 40.0, 800.0])
+    loss, d1, d2 = b._logistic(xp.asarray(z))
+    np.testing.assert_allclose(loss, [800.0, 40.0 + np.exp(-40.0), np.log(2), np.exp(-40.0), 0.0],
+                               rtol=1e-15, atol=0)
+    np.testing.assert_allclose(d1, [-1.0, -1.0, -0.5, -np.exp(-40.0), -0.0], rtol=1e-15)
+    np.testing.assert_allclose(d2, [0.0, np.exp(-40.0), 0.25, np.exp(-40.0), 0.0], rtol=1e-14)
+
+
+def test_backend_names_and_errors():
+    assert get_backend("numba") is None
+    with pytest.raises(ValueError, match="backend"):
+        get_backend("torch")
+    try:
+        import cupy  # noqa: F401
+        has_device = cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        has_device = False
+    if not has_device:
+        with pytest.raises(RuntimeError, match=r"signoise\[gpu\]"):
+            get_backend("cupy")
+
+
+def test_mixed_algorithms_rejected():
+    cfgs, _ = cfgs_for("gd", {})
+    other = cfgs[0].updated({"algorithm.name": "pegr", "algorithm.lam": 0.1})
+    inp = sn.engines.gram.prepare(sn.sample_problem(cfgs[0], 1))
+    with pytest.raises(ValueError, match="algorithm.name"):
+        XPBatch([inp, inp], [cfgs[0], other], get_backend("numpy"))
+
+
+def test_block_sizes_from_free_memory():
+    one = block_bytes(1, 20, 10, 1000)
+    assert block_bytes(7, 20, 10, 1000) == 7 * one
+    assert max_block(20, 10, 1000, free_bytes=10 * one, fraction=1.0) == 10
+    with pytest.raises(MemoryError, match="n=20"):
+        max_block(20, 10, 1000, free_bytes=one // 2)
