@@ -369,7 +369,7 @@ class XPBatch:
         status = xp.zeros((self.B,), dtype=xp.int64)
         for t in range(nsteps):
             H, _ = self._preacts(self.beta, self.bias)
-            dHn = self._noise_preacts(ep[:, t]) if ep is not None else None
+            dHn = self._noise_preacts(ep[:, t, ...]) if ep is not None else None
             L, Q = self._step_coef(H, ys[:, t] if ys is not None else None,
                                    om[:, t] if om is not None else None, dHn)
             bad = running & ~xp.isfinite(L)
@@ -413,14 +413,16 @@ class XPBatch:
         cols = [xp.sum(loss, axis=1) / n, err, xp.sum(lt, axis=1) / nt,
                 xp.sum(xp.where(self.y_t * ft <= 0.0, onet, zerot), axis=1) / nt,
                 xp.sum(xp.where(self.yt_t * ft <= 0.0, onet, zerot), axis=1) / nt,
-                xp.min(mg, axis=1), xp.max(mg, axis=1)]
+                # NaN margins are skipped, as Python's min/max in the Numba kernel skip them
+                xp.min(xp.where(xp.isnan(mg), xp.inf, mg), axis=1),
+                xp.max(xp.where(xp.isnan(mg), -xp.inf, mg), axis=1)]
         # diagnostics (model.diagnostics)
         Q = self._gd_coef(H, self.y, d1, xp.full((B, n), 1.0 / n, dtype=self.dtype))
         g2 = self._fdot(Q, self._delta(Q))
         S1 = self._act(H, 1)
         T = self._example_sq(S1)
         gi2 = xp.sum(d1 * d1 * T / n, axis=1)
-        Pd = xp.stack([self.P[..., 0, 0], self.P[..., 1, 1]], axis=-1)[:, None, None]
+        Pd = xp.stack([self.P[..., 0, 0], self.P[..., 1, 1]], axis=-1)[:, None, None, ...]
         curv = xp.sum(xp.sum(xp.sum(self._cj(5) * self._act(H, 2) * Pd, axis=-1), axis=2), axis=1)
         trace = xp.sum((d2 * T + d1 * self.y * curv) / n, axis=1)
         mu2 = self.G[:, 0, 0]
