@@ -60,7 +60,8 @@ def test_float64_matches_gram_engine(name, params):
     cfgs, seeds = cfgs_for(name, params)
     ds = sn.simulate_batch(cfgs, seeds, rho="full", quiet=True)
     res = run_batch_xp(cfgs, seeds, get_backend("numpy"))
-    assert ds.diverged.values[1]   # the divergence scenario is exercised
+    if name != "clip":   # clipping keeps lr = 1e6 finite: its stop rule is tested elsewhere
+        assert ds.diverged.values[1]   # the divergence scenario is exercised
     assert_matches(res, ds)
 
 

@@ -23,8 +23,9 @@ from .common import CONVERGED, DIVERGED, METRICS, RUNNING, Params, draw_inputs
 ALGORITHMS = ("gd", "sgd", "msgd", "label_noise_gd", "gr", "pegr", "fdgr", "sam", "usam",
               "flooding", "clip", "noisy_eval", "anti_pgd", "lpg")
 BACKENDS = ("numba", "numpy", "cupy")
-#: float32 agreement with float64 claimed by the tests (relative, on O(1) metrics).
-FLOAT32_RTOL = 1e-3
+#: float32 agreement with float64 claimed by the tests (relative, γ, ρ and losses over 30 steps
+#: at margins < 10; measured ~1e-6, see docs/gpu.md).
+FLOAT32_RTOL = 1e-4
 
 
 def _reject(key, value, allowed):
