@@ -149,3 +149,11 @@ def test_block_sizes_from_free_memory():
     assert max_block(20, 10, 1000, free_bytes=10 * one, fraction=1.0) == 10
     with pytest.raises(MemoryError, match="n=20"):
         max_block(20, 10, 1000, free_bytes=one // 2)
+
+
+def test_blocking_does_not_change_results():
+    cfgs, seeds = cfgs_for("sgd", {"b": 3})
+    xp = get_backend("numpy")
+    whole, parts = run_batch_xp(cfgs, seeds, xp), run_batch_xp(cfgs, seeds, xp, block=2)
+    for key in whole:
+        np.testing.assert_array_equal(whole[key], parts[key], err_msg=key)

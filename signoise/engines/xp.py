@@ -463,19 +463,39 @@ def _host(x):
         return np.from_dlpack(x)
 
 
-def run_batch_xp(cfgs, seeds, xp, dtype=None):
+def run_batch_xp(cfgs, seeds, xp, dtype=None, block=None):
     """Sample, advance record to record and return the records of B runs (a test/bench driver).
+
+    Runs go to the device in blocks of at most ``block`` runs (default: all on NumPy; on CuPy
+    the largest block :func:`max_block` fits in free device memory). Results do not depend on
+    the blocking: each run's arithmetic is its own.
 
     Returns a dict: ``step (S,)``, ``metrics (B, S, len(METRICS))``, ``gamma (B, S, 2, m)``,
     ``rho (B, S, 2, m, n)``, ``status (B,)``, ``stopped_at (B,)``. Records after a run stopped
     repeat its last state, as ``sn.simulate_batch`` does today.
     """
-    from ..batch import schedule
-    from ..simulate import make_runner
-    from .gram import prepare  # noqa: F401  (make_runner uses the gram engine's prepare)
-
     if not isinstance(cfgs, (list, tuple)):
         cfgs = [cfgs] * len(seeds)
+    cfgs, seeds = list(cfgs), list(seeds)
+    if block is None:
+        block = len(cfgs)
+        if type(xp).__name__ == "module" and xp.__name__.endswith("cupy"):
+            c = cfgs[0]
+            itemsize = 4 if dtype is not None and dtype == xp.float32 else 8
+            block = max_block(c.data.n, c.model.m, c.data.n_test, itemsize)
+    if block < 1:
+        _reject("block", block, "an integer >= 1")
+    parts = [_run_block(cfgs[i:i + block], seeds[i:i + block], xp, dtype)
+             for i in range(0, len(cfgs), block)]
+    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "step"}
+    out["step"] = parts[0]["step"]
+    return out
+
+
+def _run_block(cfgs, seeds, xp, dtype):
+    from ..batch import schedule
+    from ..simulate import make_runner
+
     runners = [make_runner(c, "gram", s)[0] for c, s in zip(cfgs, seeds)]
     batch = XPBatch([r.inp for r in runners], list(cfgs), xp, dtype)
     rngs = [r.rng for r in runners]
