@@ -371,8 +371,8 @@ class XPBatch:
         for t in range(nsteps):
             H, _ = self._preacts(self.beta, self.bias)
             dHn = self._noise_preacts(ep[:, t, ...]) if ep is not None else None
-            L, Q = self._step_coef(H, ys[:, t] if ys is not None else None,
-                                   om[:, t] if om is not None else None, dHn)
+            L, Q = self._step_coef(H, ys[:, t, ...] if ys is not None else None,
+                                   om[:, t, ...] if om is not None else None, dHn)
             bad = running & ~xp.isfinite(L)
             low = running & ~bad & (L < self.thr)
             done = xp.where(bad | low, t, done)
