@@ -155,3 +155,25 @@ def test_blocking_does_not_change_results():
     whole, parts = run_batch_xp(cfgs, seeds, xp), run_batch_xp(cfgs, seeds, xp, block=2)
     for key in whole:
         np.testing.assert_array_equal(whole[key], parts[key], err_msg=key)
+
+
+def test_block_estimate_bounds_numpy_peak():
+    """block_bytes bounds the peak memory of a block (inputs on the device, a chunk of steps,
+    a record) on NumPy, traced by tracemalloc; CuPy runs the same array expressions."""
+    import tracemalloc
+
+    from signoise.simulate import make_runner
+    cfgs, _ = cfgs_for("pegr", {"lam": 0.5})
+    c = cfgs[0].updated({"data.n_test": 400})
+    runners = [make_runner(c, "gram", s)[0] for s in range(12)]
+    inputs = [r.inp for r in runners]
+    xp = get_backend("numpy")
+    tracemalloc.start()
+    batch = XPBatch(inputs, [c] * 12, xp)
+    draws = batch.draw([r.rng for r in runners], 0, c.train.record_every)
+    batch.advance(c.train.record_every, *draws, np.ones(12, bool))
+    batch.evaluate()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    bound = block_bytes(12, c.data.n, c.model.m, c.data.n_test, nsteps=c.train.record_every)
+    assert 0.2 * bound < peak <= bound, (peak, bound)

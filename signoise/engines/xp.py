@@ -53,26 +53,29 @@ def get_backend(name: str):
     return array_namespace(cupy.empty(0))
 
 
-def block_bytes(B, n, m, n_test, itemsize=8):
-    """Device memory of a block of B runs (inputs, state, scratch), an upper estimate.
+def block_bytes(B, n, m, n_test, itemsize=8, nsteps=0):
+    """Device memory of a block of B runs, an upper estimate (bytes).
 
-    Per run: G, K and its blocks ((n+1)² + 4n² + 8 n²-sized temporaries), the test inner
-    products (n+1 + 2m) n_test twice (Z_t, H_t), ~16 arrays of H's size 4 m n, and the random
-    inputs of one chunk are not counted (the driver sizes chunks).
+    Per run: G and the patch Gram K with its build temporaries ((n+1)² + 12 n²); the test set,
+    G_t, Z0_t, Z_t ((n+1 + 4m) n_test) and H_t with four temporaries of its size while a record
+    is evaluated (5 · 4 m n_test); ~16 arrays of H's size (4 m n) in a step; β and Z
+    (4 m (n+1)); and the random inputs of a chunk of ``nsteps`` steps (≤ 2m(n+2) + 2n each).
     """
     k = n + 1
-    per_run = (k * k + 12 * n * n + 4 * (k + 2 * m) * n_test + 16 * 4 * m * n + 4 * m * k)
+    per_run = (k * k + 12 * n * n + (k + 4 * m) * n_test + 20 * m * n_test + 16 * 4 * m * n
+               + 4 * m * k + nsteps * (2 * m * (n + 2) + 2 * n))
     return int(B * per_run * itemsize)
 
 
-def max_block(n, m, n_test, itemsize=8, free_bytes=None, xp_name="cupy", fraction=0.8):
+def max_block(n, m, n_test, itemsize=8, free_bytes=None, xp_name="cupy", fraction=0.8,
+              nsteps=0):
     """Largest B whose :func:`block_bytes` fits in ``fraction`` of free device memory
     (``cupy.cuda.runtime.memGetInfo`` unless ``free_bytes`` is given); an error if one run does
     not fit."""
     if free_bytes is None:
         import cupy
         free_bytes = cupy.cuda.runtime.memGetInfo()[0]
-    one = block_bytes(1, n, m, n_test, itemsize)
+    one = block_bytes(1, n, m, n_test, itemsize, nsteps)
     B = int(fraction * free_bytes) // one
     if B < 1:
         raise MemoryError(f"one run (n={n}, m={m}, n_test={n_test}) needs ~{one} bytes of device "
@@ -482,7 +485,8 @@ def run_batch_xp(cfgs, seeds, xp, dtype=None, block=None):
         if type(xp).__name__ == "module" and xp.__name__.endswith("cupy"):
             c = cfgs[0]
             itemsize = 4 if dtype is not None and dtype == xp.float32 else 8
-            block = max_block(c.data.n, c.model.m, c.data.n_test, itemsize)
+            block = max_block(c.data.n, c.model.m, c.data.n_test, itemsize,
+                              nsteps=c.train.record_every)
     if block < 1:
         _reject("block", block, "an integer >= 1")
     parts = [_run_block(cfgs[i:i + block], seeds[i:i + block], xp, dtype)
