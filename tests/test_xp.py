@@ -176,4 +176,4 @@ def test_block_estimate_bounds_numpy_peak():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     bound = block_bytes(12, c.data.n, c.model.m, c.data.n_test, nsteps=c.train.record_every)
-    assert 0.2 * bound < peak <= bound, (peak, bound)
+    assert 0.5 * bound < peak <= bound, (peak, bound)   # an upper estimate, not a loose one
