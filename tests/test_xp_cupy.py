@@ -40,5 +40,6 @@ def test_block_estimate_bounds_real_peak():
     cfgs, seeds = cfgs_for("gd", {})
     run_batch_xp(cfgs * 10, list(range(30)), get_backend("cupy"))
     c = cfgs[0]
-    assert pool.total_bytes() <= block_bytes(30, c.data.n, c.model.m, c.data.n_test)
+    assert pool.total_bytes() <= block_bytes(30, c.data.n, c.model.m, c.data.n_test,
+                                             nsteps=c.train.record_every)
     assert max_block(c.data.n, c.model.m, c.data.n_test) >= 1
