@@ -125,7 +125,7 @@ class XPBatch:
         self.use_bias = col([1.0 if c.model.bias else 0.0 for c in cfgs])
         self.lr = col([c.train.lr for c in cfgs])
         self.thr = col([c.train.loss_threshold or 0.0 for c in cfgs])
-        self.theta = {key: col([_num(c.algorithm.params.get(key)) for c in cfgs])
+        self.theta = {key: col([_num(self.name, key, c.algorithm.params[key]) for c in cfgs])
                       for key in cfgs[0].algorithm.params}
         self.beta = xp.zeros(self.Z0.shape, dtype=d)
         self.bias = A(np.stack([i.b0 for i in inputs]))
@@ -456,10 +456,11 @@ class XPBatch:
         return jsign * beta[..., 0] * sq[:, None, None, 0], beta[..., 1:] * sq[:, None, None, 1:]
 
 
-def _num(v):
-    """A parameter value as a number (string choices by their encoded value)."""
-    return {"forward": 0.0, "backward": 1.0, "central": 2.0, "bernoulli": 0.0, "fisher": 1.0,
-            "cov": 2.0}.get(v, v) if isinstance(v, str) else float(v)
+def _num(name, key, value):
+    """A parameter value as a number (string choices by the registry's encoding)."""
+    from ..algorithms import ALGORITHMS as REGISTRY
+    encode = REGISTRY[name].params[key].encode
+    return float(encode[value] if encode else value)
 
 
 def _host(x):
