@@ -33,7 +33,7 @@ def cmd_run(args):
     out = Path(args.output)
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-    ds = simulate(cfg, engine=args.engine, quiet=args.quiet)
+    ds = simulate(cfg, engine=args.engine, quiet=args.quiet, backend=args.backend)
     save_dataset(ds, out, overwrite=args.overwrite)
     if not args.quiet:
         last = ds.isel(step=-1)
@@ -55,6 +55,7 @@ def cmd_sweep(args):
         client = Client(args.scheduler)
     try:
         ds = sweep(cfg, args.output, workers=args.workers, client=client, rho=args.rho,
+                   backend=args.backend,
                    engine=args.engine, quiet=args.quiet)
     finally:
         if client is not None:
@@ -213,6 +214,8 @@ def build_parser():
     r.add_argument("config")
     r.add_argument("-o", "--output", default="run.nc")
     r.add_argument("--engine", choices=ENGINES, default="gram")
+    r.add_argument("--backend", choices=["numba", "numpy", "cupy"], default="numba",
+                   help="compiled kernels (numba) or the array-API engine (numpy, cupy: GPU)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config key, e.g. --set data.n=40 (repeatable)")
     r.add_argument("--seed", type=int)
@@ -227,6 +230,8 @@ def build_parser():
     sw.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://host:8786")
     sw.add_argument("--rho", choices=["summary", "full"], default="summary")
     sw.add_argument("--engine", choices=ENGINES, default="gram")
+    sw.add_argument("--backend", choices=["numba", "numpy", "cupy"], default="numba",
+                    help="compiled kernels (numba) or the array-API engine (numpy, cupy: GPU)")
     sw.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override a config key (repeatable)")
     sw.add_argument("--seed", type=int)

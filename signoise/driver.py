@@ -179,6 +179,19 @@ def rho_summaries(rho, y):
 _NOISE_CODES = (A.NOISY_EVAL, A.ANTI_PGD, A.PGD, A.GRAD_NOISE)
 
 
+def make_batch(runs, engine, backend="numba", dtype=None):
+    """The engine's Batch of ``runs``: compiled (``backend = "numba"``) or array-API."""
+    if backend in (None, "numba"):
+        return get_engine(engine).Batch([r.inputs for r in runs], [r.params for r in runs])
+    if engine != "gram":
+        reject("backend", backend, "'numba' with engine 'weights' (the array-API engine "
+               "works in coefficient space: engine 'gram')")
+    from .engines import xp
+
+    namespace = xp.get_backend(backend) if isinstance(backend, str) else backend
+    return xp.Batch(runs, namespace, dtype)
+
+
 def _chunk(runs, engine, widths, longest):
     """Steps per kernel call: bounded work (:data:`CHUNK_WORK`) and draws (:data:`CHUNK_DRAWS`)."""
     cfg = runs[0].cfg
@@ -194,7 +207,7 @@ def _chunk(runs, engine, widths, longest):
 
 
 def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = False,
-        start: dict | None = None) -> Records:
+        start: dict | None = None, backend="numba", dtype=None) -> Records:
     """Train ``runs`` (equal :data:`SHAPE_KEYS`) on ``engine`` and record them.
 
     Parameters
@@ -211,6 +224,9 @@ def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = Fals
     start : dict, optional
         Continue from a saved state: ``{"t": step, "state": {name: (B, ...)},
         "rng_states": [...]}`` (see :func:`signoise.simulate`).
+    backend : {"numba", "numpy", "cupy"} or an array namespace
+        "numba": the engine's compiled kernels; otherwise the array-API engine
+        (:mod:`signoise.engines.xp`, gram engine only) on that namespace, with ``dtype``.
 
     Notes
     -----
@@ -226,7 +242,7 @@ def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = Fals
     B, n, m = len(runs), cfg0.data.n, cfg0.model.m
     t0 = 0 if start is None else int(start["t"])
     steps = schedule(cfg0.train, t0)
-    batch = get_engine(engine).Batch([r.inputs for r in runs], [r.params for r in runs])
+    batch = make_batch(runs, engine, backend, dtype)
     if start is not None:
         batch.set_state(start["state"])
         for r, s in zip(runs, start["rng_states"]):

@@ -48,7 +48,7 @@ def version_attrs(engine: str, backend: str = "numba-cpu") -> dict:
             "xarray_version": xr.__version__}
 
 
-def build(rec: Records, runs: list, engine: str) -> xr.Dataset:
+def build(rec: Records, runs: list, engine: str, backend: str = "numba") -> xr.Dataset:
     """The Dataset of a batch (dimension ``run`` first) from the driver's records."""
     m, n = rec.gamma.shape[-1], len(runs[0].inputs.y)
     data = dict(recorded(rec))
@@ -70,7 +70,8 @@ def build(rec: Records, runs: list, engine: str) -> xr.Dataset:
     for name, text in LONG_NAMES.items():
         if name in ds:
             ds[name].attrs["long_name"] = text
-    ds.attrs.update(version_attrs(engine))
+    ds.attrs.update(version_attrs(engine, "numba-cpu" if backend in (None, "numba") else
+                                  str(getattr(backend, "__name__", backend))))
     if rec.warnings:
         ds.attrs["warnings"] = "\n".join(rec.warnings)
     return ds

@@ -28,7 +28,8 @@ def as_config(cfg):
 
 
 def simulate(cfg, engine: str = "gram", problem: Problem | None = None, seed: int | None = None,
-             quiet: bool = False, start: xr.Dataset | None = None) -> xr.Dataset:
+             quiet: bool = False, start: xr.Dataset | None = None,
+             backend: str = "numba") -> xr.Dataset:
     """Train one network and record its signal-noise decomposition over iterations.
 
     Parameters
@@ -49,6 +50,9 @@ def simulate(cfg, engine: str = "gram", problem: Problem | None = None, seed: in
         A previous result of this run to continue from (its final state and random stream) up
         to ``cfg.train.steps``; the config may differ from the one that made ``start`` only in
         its ``train`` section. Two half runs equal one full run, bit for bit.
+    backend : {"numba", "numpy", "cupy"}
+        "numba" (default): the compiled kernels. "numpy", "cupy": the array-API engine
+        (:mod:`signoise.engines.xp`; gram engine, float64, agrees with numba to 1e-10).
 
     Returns
     -------
@@ -72,8 +76,8 @@ def simulate(cfg, engine: str = "gram", problem: Problem | None = None, seed: in
         cfg = cfg.updated({"seed": int(seed)})
     run = driver.prepare(cfg, cfg.seed, engine, problem)
     begin = None if start is None else _start(start, cfg, engine)
-    rec = driver.run([run], engine, record_rho="full", quiet=quiet, start=begin)
-    ds = results.single(results.build(rec, [run], engine), cfg)
+    rec = driver.run([run], engine, record_rho="full", quiet=quiet, start=begin, backend=backend)
+    ds = results.single(results.build(rec, [run], engine, backend), cfg)
     if rec.status[0] == driver.INTERRUPTED:
         raise Interrupted(f"interrupted at step {int(rec.stopped_at[0])}", partial=ds)
     return ds
@@ -99,7 +103,7 @@ def _start(ds, cfg, engine) -> dict:
 
 
 def simulate_batch(cfgs, seeds=None, engine: str = "gram", record_rho: str = "summary",
-                   quiet: bool = False) -> xr.Dataset:
+                   quiet: bool = False, backend: str = "numba") -> xr.Dataset:
     """Many runs of equal shapes in one compiled call; each run's numbers equal
     :func:`simulate`'s, whatever the thread count.
 
@@ -115,6 +119,9 @@ def simulate_batch(cfgs, seeds=None, engine: str = "gram", record_rho: str = "su
     record_rho : {"summary", "full"}
         "full" keeps ``rho (run, step, j, r, i)``; "summary" keeps only ``rho_bar_max``,
         ``rho_under_min`` and ``rho_bar_mean`` (never the full array), so 10^5 runs fit in memory.
+    backend : {"numba", "numpy", "cupy"}
+        As in :func:`simulate`; "cupy" advances the whole batch on the GPU (one algorithm per
+        batch).
 
     Returns
     -------
@@ -126,8 +133,8 @@ def simulate_batch(cfgs, seeds=None, engine: str = "gram", record_rho: str = "su
     """
     cfgs, seeds = _normalise(cfgs, seeds, record_rho)
     runs = driver.prepare_many(cfgs, seeds, engine)
-    rec = driver.run(runs, engine, record_rho=record_rho, quiet=quiet)
-    ds = results.build(rec, runs, engine)
+    rec = driver.run(runs, engine, record_rho=record_rho, quiet=quiet, backend=backend)
+    ds = results.build(rec, runs, engine, backend)
     if np.any(rec.status == driver.INTERRUPTED):
         raise Interrupted(f"interrupted at step {int(rec.stopped_at.max())}", partial=ds)
     return ds

@@ -114,7 +114,8 @@ def _cell_config(base: RunConfig, changes: dict) -> RunConfig:
 # the work unit, shared by every executor
 
 
-def run_block(cells: list, seeds, layout: dict, rho: str = "summary", engine: str = "gram"):
+def run_block(cells: list, seeds, layout: dict, rho: str = "summary", engine: str = "gram",
+              backend: str = "numba"):
     """Compute the cells of one block (all seeds): arrays laid out as in the store.
 
     The cells' runs go through the driver of :func:`~signoise.simulate_batch` (runs of equal
@@ -153,7 +154,7 @@ def run_block(cells: list, seeds, layout: dict, rho: str = "summary", engine: st
     for members in groups.values():
         runs = driver.prepare_many([cfgs[k] for k in members for _ in seeds],
                                    np.tile(seeds, len(members)).tolist(), engine)
-        rec = driver.run(runs, engine, record_rho=rho, quiet=True)
+        rec = driver.run(runs, engine, record_rho=rho, quiet=True, backend=backend)
         where = np.searchsorted(steps, rec.steps)
         for name, (dims, values) in recorded(rec):
             if name not in layout["vars"]:
@@ -237,7 +238,8 @@ def _dask(tasks, client):
 
 
 def sweep(cfg: RunConfig, store, workers: int | None = None, client=None, rho: str = "summary",
-          engine: str = "gram", block: int | None = None, quiet: bool = False):
+          engine: str = "gram", block: int | None = None, quiet: bool = False,
+          backend: str = "numba"):
     """Run the grid × seeds of ``cfg.sweep`` into a resumable Zarr store; return it opened.
 
     Each cell is trained ``sweep.seeds`` times (seeds ``cfg.seed + k``) with
@@ -259,10 +261,11 @@ def sweep(cfg: RunConfig, store, workers: int | None = None, client=None, rho: s
     rho : {"summary", "full"}
         "summary" stores ``rho_bar_max``, ``rho_under_min``, ``rho_bar_mean`` over steps;
         "full" also stores ``rho (..., seed, step, j, r, i)``.
-    engine : str
-        Passed to :func:`~signoise.simulate_batch`.
+    engine, backend : str
+        Passed to :func:`~signoise.simulate_batch` ("cupy": each block on the GPU; with a Dask
+        cluster of one worker per device, several GPUs).
     block : int, optional
-        Cells of the last grid axis per block (chunk); default about 200 runs per block.
+        Cells of the last grid axis per block (chunk); default about 1000 runs per block.
         Fixed when the store is created.
     quiet : bool
         No progress bar (there is none anyway when stderr is not a terminal).
@@ -294,7 +297,7 @@ def sweep(cfg: RunConfig, store, workers: int | None = None, client=None, rho: s
     done = st.done_mask(group)
     layout = _layout(group)
     todo = [r for r in p.blocks(block) if not done[r].all()]
-    tasks = ((r, ([p.configs[c] for c in p.cells(r)], p.seeds, layout, rho, engine))
+    tasks = ((r, ([p.configs[c] for c in p.cells(r)], p.seeds, layout, rho, engine, backend))
              for r in todo)
     if client is not None:
         results = _dask(tasks, client)
