@@ -33,7 +33,7 @@ def main(argv=None):
     backends = {"numba": None, "numpy": get_backend("numpy")}
     try:
         backends["cupy"] = get_backend("cupy")
-    except RuntimeError as err:
+    except sn.ConfigError as err:
         print(f"(CuPy rows skipped: {err})\n")
     _bench.header("xp engine: runs per second against batch size (Kou setting, 100 GD steps)")
     seeds = iter(range(10**9))
@@ -44,7 +44,7 @@ def main(argv=None):
         def run():
             s = [next(seeds) for _ in range(b)]
             if xp is None:
-                sn.simulate_batch([cfg] * b, s, rho="summary", quiet=True)
+                sn.simulate_batch([cfg] * b, s, record_rho="summary", quiet=True)
             else:
                 run_batch_xp([cfg] * b, s, xp)   # returns host arrays: synchronised
         return run
