@@ -3,26 +3,76 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 from importlib import resources
 from pathlib import Path
 
-from .config import load_config, parse_value
+from .config import RunConfig, load_config, parse_value
 from .engines import ENGINES
+from .interrupt import Interrupted, handle_signals
+from .io import DamagedInputError
 from .rules import ConfigError
 
+# Errors a user can fix: one line, exit 2. Anything else is a bug and keeps its traceback.
+USER_ERRORS = (ConfigError, FileExistsError, FileNotFoundError, PermissionError,
+               IsADirectoryError, NotADirectoryError, DamagedInputError)
 
-def _config(args):
+
+def _config(args, grid_axes_fixed=False):
+    """The config file with ``--set`` and ``--seed`` applied. ``sweep.seeds`` and
+    ``sweep.grid.KEY`` are set on the sweep table; with ``grid_axes_fixed`` (the sweep command)
+    a ``--set`` on a grid axis is an error naming the axis, since the grid would override it."""
     cfg = load_config(args.config)
-    changes = {}
+    changes, sweep_changes = {}, {}
     for item in args.set or []:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"--set {item!r} is not allowed: expected KEY=VALUE")
-        changes[key.strip()] = parse_value(value.strip())
+        key = key.strip()
+        (sweep_changes if key.startswith("sweep.") else changes)[key] = parse_value(value.strip())
     if args.seed is not None:
         changes["seed"] = args.seed
+    if sweep_changes:
+        d = cfg.to_dict()
+        sweep = d.setdefault("sweep", {})
+        for key, value in sweep_changes.items():
+            if key == "sweep.seeds":
+                sweep["seeds"] = value
+            elif key.startswith("sweep.grid.") and len(key) > len("sweep.grid."):
+                sweep.setdefault("grid", {})[key[len("sweep.grid."):]] = value
+            else:
+                raise ConfigError(f"--set {key} is not allowed: expected sweep.seeds or "
+                                  "sweep.grid.KEY (e.g. sweep.grid.data.n=[10, 20])")
+        cfg = RunConfig.from_dict(d)
+    if grid_axes_fixed:
+        for key in changes:
+            if key in cfg.sweep.grid:
+                raise ConfigError(f"--set {key} is not allowed: {key!r} is a grid axis of the "
+                                  f"sweep; set sweep.grid.{key}=[...] instead")
     return cfg.updated(changes) if changes else cfg
+
+
+def _check_output(path, overwrite=False, resumable=False):
+    """Before any work: the folder of ``path`` exists and is writable, and ``path`` itself is
+    absent unless ``overwrite`` (or ``resumable``: a sweep store is resumed by design)."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{path}: the folder {folder} is not writable")
+    if path.exists() and not (overwrite or resumable):
+        raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+    return path
+
+
+def _headless():
+    """The CLI saves figures to files: Agg needs no display (the library leaves it alone)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
 
 
 def cmd_run(args):
@@ -30,10 +80,18 @@ def cmd_run(args):
     from .simulate import simulate
 
     cfg = _config(args)
-    out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-    ds = simulate(cfg, engine=args.engine, quiet=args.quiet)
+    out = _check_output(args.output, args.overwrite)
+    try:
+        with handle_signals():
+            ds = simulate(cfg, engine=args.engine, quiet=args.quiet)
+    except Interrupted as exc:
+        if getattr(exc, "partial", None) is None:
+            print(f"signoise: interrupted; nothing computed, {out} not written", file=sys.stderr)
+        else:
+            save_dataset(exc.partial, out, overwrite=args.overwrite)  # atomic: never half a file
+            print(f"signoise: interrupted; the steps computed so far are in {out} "
+                  f"(status 'interrupted')", file=sys.stderr)
+        raise
     save_dataset(ds, out, overwrite=args.overwrite)
     if not args.quiet:
         last = ds.isel(step=-1)
@@ -45,7 +103,8 @@ def cmd_run(args):
 def cmd_sweep(args):
     from .sweeps import sweep
 
-    cfg = _config(args)
+    cfg = _config(args, grid_axes_fixed=True)
+    _check_output(args.output, resumable=True)
     client = None
     if args.scheduler:
         try:
@@ -134,22 +193,28 @@ def cmd_plot_collapse(args):
 def cmd_plot(args):
     import xarray as xr
 
+    _headless()
     from . import plot
 
+    _check_output(args.output, args.overwrite)
     if args.kind == "phase":
         cmd_plot_phase(args)
     elif args.kind == "collapse":
         cmd_plot_collapse(args)
     elif args.kind == "dynamics":
-        with xr.open_dataset(args.input, engine="h5netcdf") as ds:
-            axes = plot.plot_dynamics(ds.load(), title=f"{ds.attrs.get('algorithm', '')} "
-                                      f"(seed {ds.attrs.get('seed', '?')})")
+        from .io import open_result
+
+        ds = open_result(args.input)
+        axes = plot.plot_dynamics(ds, title=f"{ds.attrs.get('algorithm', '')} "
+                                  f"(seed {ds.attrs.get('seed', '?')})")
         plot.save(axes[0].figure, args.output)
     if not args.quiet:
         print(args.output)
 
 
 def cmd_demo(args):
+    _headless()
+    _check_output(args.output, args.overwrite)
     from .plot import plot_demo
     from .simulate import simulate
 
@@ -192,6 +257,7 @@ def cmd_info(args):
 def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    common.add_argument("--debug", action="store_true", help="show tracebacks for every error")
     p = argparse.ArgumentParser(prog="signoise", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -236,10 +302,12 @@ def build_parser():
     pl.add_argument("--sel", action="append", metavar="KEY=VALUE",
                     help="fix another grid axis at (the nearest) value (repeatable)")
     pl.add_argument("--title")
+    pl.add_argument("--overwrite", action="store_true")
     pl.set_defaults(func=cmd_plot)
 
     d = sub.add_parser("demo", parents=[common], help="GD in a benign and a harmful setting (Cao et al. 2022)")
     d.add_argument("-o", "--output", default="signoise-demo.png")
+    d.add_argument("--overwrite", action="store_true")
     d.set_defaults(func=cmd_demo)
 
     i = sub.add_parser("info", parents=[common], help="versions, threads, engines and algorithms")
@@ -248,13 +316,21 @@ def build_parser():
 
 
 def main(argv=None):
+    """Run a subcommand. Exit status: 0 done, 2 a user error (one line, no traceback unless
+    ``--debug``), 130 interrupted (SIGINT/SIGTERM). Bugs propagate with their traceback."""
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ConfigError, TypeError, ValueError, KeyError, FileExistsError,
-            FileNotFoundError) as exc:
+    except USER_ERRORS as exc:
+        if args.debug:
+            traceback.print_exc()
         print(f"signoise: error: {exc}", file=sys.stderr)
         return 2
+    except (Interrupted, KeyboardInterrupt) as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"signoise: interrupted ({str(exc) or 'SIGINT'})", file=sys.stderr)
+        return 130
     return 0
 
 
