@@ -203,18 +203,25 @@ def _processes(tasks, workers):
 
     threads = max(1, _cores() // workers)
     tasks = list(tasks)
-    with _thread_env(threads), ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+    from .workers import init
+
+    with _thread_env(threads), ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                                   initializer=init) as pool:
         pending = {}
         queue = iter(tasks)
         for key, args in itertools.islice(queue, 2 * workers):
             pending[pool.submit(run_block, *args)] = key
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                key = pending.pop(fut)
-                yield key, fut.result()
-                for nkey, args in itertools.islice(queue, 1):
-                    pending[pool.submit(run_block, *args)] = nkey
+        try:
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    key = pending.pop(fut)
+                    yield key, fut.result()
+                    for nkey, args in itertools.islice(queue, 1):
+                        pending[pool.submit(run_block, *args)] = nkey
+        finally:
+            # stopped early (interrupt, error, generator closed): drop the queued blocks
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _dask(tasks, client):

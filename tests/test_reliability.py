@@ -216,3 +216,66 @@ def test_interrupted_run_writes_partial_and_exits_130(tmp_path, config_file, mon
     monkeypatch.setattr(SIM, "simulate", nothing)
     assert main(["run", str(config_file), "-o", str(tmp_path / "n.nc"), "-q"]) == 130
     assert not (tmp_path / "n.nc").exists()
+
+
+# ---- worker processes die with their parent ----------------------------------------------------
+
+PARENT = r"""
+import multiprocessing as mp, sys, time
+from signoise.workers import init
+INIT = None if "--bare" in sys.argv else init
+
+def work():
+    time.sleep(120)
+
+if __name__ == "__main__":
+    ctx = mp.get_context("spawn")
+    from concurrent.futures import ProcessPoolExecutor
+    pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=INIT)
+    fut = pool.submit(time.sleep, 120)
+    time.sleep(1.0)
+    print(" ".join(str(pid) for pid in pool._processes), flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux")
+def test_workers_die_with_a_killed_parent(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = parent.stdout.readline()
+        workers = [int(pid) for pid in line.split()]
+        assert workers, "the pool started no worker"
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        alive = workers
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.1)
+            alive = [pid for pid in workers if _alive(pid)]
+        assert not alive, f"workers {alive} outlived their parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def _alive(pid):
+    import os
+
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    finally:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
