@@ -235,6 +235,18 @@ def cmd_demo(args):
         print(f"figure: {args.output}")
 
 
+def cmd_verify(args):
+    from .store import verify
+
+    if not Path(args.store).exists():
+        raise FileNotFoundError(f"{args.store}: no such store")
+    health = verify(args.store)
+    done, damaged = health["done"], health["damaged"]
+    print(f"{args.store}: {done.size} cells, {int(done.sum())} done, "
+          f"{int(health['missing'].sum())} missing, {int(damaged.sum())} damaged")
+    return 1 if damaged.any() else 0
+
+
 def cmd_info(args):
     import platform
 
@@ -310,6 +322,11 @@ def build_parser():
     d.add_argument("--overwrite", action="store_true")
     d.set_defaults(func=cmd_demo)
 
+    v = sub.add_parser("verify", parents=[common],
+                       help="read back a sweep store: cells done, missing, damaged (exit 1 if damaged)")
+    v.add_argument("store")
+    v.set_defaults(func=cmd_verify)
+
     i = sub.add_parser("info", parents=[common], help="versions, threads, engines and algorithms")
     i.set_defaults(func=cmd_info)
     return p
@@ -320,7 +337,7 @@ def main(argv=None):
     ``--debug``), 130 interrupted (SIGINT/SIGTERM). Bugs propagate with their traceback."""
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)
     except USER_ERRORS as exc:
         if args.debug:
             traceback.print_exc()
@@ -331,7 +348,7 @@ def main(argv=None):
             traceback.print_exc()
         print(f"signoise: interrupted ({str(exc) or 'SIGINT'})", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

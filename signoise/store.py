@@ -218,4 +218,47 @@ def cell_statistic(ds, var: str = "test_error", stat: str = "mean", step: int = 
     return out
 
 
-__all__ = ["create", "open_group", "done_mask", "write_block", "open_sweep", "cell_statistic"]
+def verify(path) -> dict:
+    """Read back every chunk of a sweep store and report its health.
+
+    Returns
+    -------
+    dict
+        ``done``, ``missing`` and ``damaged``: boolean arrays over the grid axes. A cell is
+        damaged when a chunk that holds it cannot be read (a truncated or corrupted file).
+
+    Raises
+    ------
+    DamagedInputError
+        ``path`` is not a readable store (no ``done`` array).
+    """
+    import itertools
+
+    import zarr
+
+    from .io import DamagedInputError
+
+    try:
+        group = zarr.open_group(str(path), mode="r")
+        done = np.asarray(group["done"][...], dtype=bool)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise DamagedInputError(f"{path}: not a readable signoise sweep store "
+                                f"({type(exc).__name__}: {exc})") from exc
+    damaged = np.zeros(done.shape, dtype=bool)
+    g = done.ndim
+    for name, arr in group.arrays():
+        if name == "done" or arr.ndim < g or tuple(arr.shape[:g]) != done.shape:
+            continue
+        steps = arr.chunks[:g]
+        for start in itertools.product(*(range(0, n, c) for n, c in zip(done.shape, steps))):
+            region = tuple(slice(a, a + c) for a, c in zip(start, steps))
+            try:
+                arr[region]
+            except Exception:  # any codec/IO failure: the cells of this chunk are damaged
+                damaged[region] = True
+    return {"done": done, "missing": ~done, "damaged": damaged & done}
+
+
+__all__ = ["verify", "create", "open_group", "done_mask", "write_block", "open_sweep", "cell_statistic"]

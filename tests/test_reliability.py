@@ -279,3 +279,22 @@ def _alive(pid):
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             pass
+
+
+# ---- signoise verify: a damaged chunk is found -------------------------------------------------
+
+def test_verify_finds_a_damaged_chunk(tmp_path, capsys):
+    from .test_sweep import sweep_cfg
+
+    path = tmp_path / "s.zarr"
+    sn.sweep(sweep_cfg(), path, workers=1, quiet=True)
+    assert main(["verify", str(path)]) == 0
+    assert "6 done, 0 missing, 0 damaged" in capsys.readouterr().out
+    chunks = sorted(p for p in (path / "test_error").rglob("*") if p.is_file()
+                    and p.name != "zarr.json")
+    assert chunks
+    chunks[0].write_bytes(b"\x00garbage")
+    assert main(["verify", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "0 damaged" not in out and "damaged" in out
+    assert main(["verify", str(tmp_path / "none.zarr")]) == 2
