@@ -21,6 +21,17 @@ USER_ERRORS = (ConfigError, FileExistsError, FileNotFoundError, PermissionError,
 
 
 def _config(args, grid_axes_fixed=False):
+    """See :func:`_build_config`; a value of the wrong type given by the user is a user error
+    (rules raise TypeError for it), so it is reported as a ConfigError in one line."""
+    try:
+        return _build_config(args, grid_axes_fixed)
+    except ConfigError:
+        raise
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _build_config(args, grid_axes_fixed=False):
     """The config file with ``--set`` and ``--seed`` applied. ``sweep.seeds`` and
     ``sweep.grid.KEY`` are set on the sweep table; with ``grid_axes_fixed`` (the sweep command)
     a ``--set`` on a grid axis is an error naming the axis, since the grid would override it."""
