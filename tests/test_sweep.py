@@ -223,7 +223,7 @@ def test_cli_sweep_and_plot(tmp_path, capsys):
     assert main(["plot", "collapse", str(out), "--theory", "cao", "-y", "data.n",
                  "-o", str(tmp_path / "c.png"), "--quiet"]) == 0
     assert main(["plot", "phase", str(out), "-x", "data.mu_norm", "-y", "data.lr",
-                 "-o", str(fig), "--quiet"]) == 2
+                 "-o", str(fig), "--overwrite", "--quiet"]) == 2
     assert "-x/-y 'data.lr'" in capsys.readouterr().err
 
 
