@@ -3,26 +3,75 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 from importlib import resources
 from pathlib import Path
 
-from .config import load_config, parse_value
+from .config import RunConfig, load_config, parse_value
 from .engines import ENGINES
 from .constraints import ConfigError, reject
+from .interrupt import Interrupted, handle_signals
+from .io import DamagedInputError
+
+# Errors a user can fix: one line, exit 2. Anything else is a bug and keeps its traceback.
+USER_ERRORS = (ConfigError, FileExistsError, FileNotFoundError, PermissionError,
+               IsADirectoryError, NotADirectoryError, DamagedInputError)
 
 
-def _config(args):
+def _config(args, grid_axes_fixed=False):
+    """The config file with ``--set`` and ``--seed`` applied. ``sweep.seeds`` and
+    ``sweep.grid.KEY`` are set on the sweep table; with ``grid_axes_fixed`` (the sweep command)
+    a ``--set`` on a grid axis is an error naming the axis, since the grid would override it."""
     cfg = load_config(args.config)
-    changes = {}
+    changes, sweep_changes = {}, {}
     for item in args.set or []:
         key, sep, value = item.partition("=")
         if not sep:
             reject("--set", item, "KEY=VALUE")
-        changes[key.strip()] = parse_value(value.strip())
+        key = key.strip()
+        (sweep_changes if key.startswith("sweep.") else changes)[key] = parse_value(value.strip())
     if args.seed is not None:
         changes["seed"] = args.seed
+    if sweep_changes:
+        d = cfg.to_dict()
+        sweep = d.setdefault("sweep", {})
+        for key, value in sweep_changes.items():
+            if key == "sweep.seeds":
+                sweep["seeds"] = value
+            elif key.startswith("sweep.grid.") and len(key) > len("sweep.grid."):
+                sweep.setdefault("grid", {})[key[len("sweep.grid."):]] = value
+            else:
+                reject("--set", key, "sweep.seeds or sweep.grid.KEY (e.g. sweep.grid.data.n=[10, 20])")
+        cfg = RunConfig.from_dict(d)
+    if grid_axes_fixed:
+        for key in changes:
+            if key in cfg.sweep.grid:
+                reject("--set", key, f"a key that is not a grid axis of the sweep; set "
+                       f"sweep.grid.{key}=[...] instead", context="(a grid axis)")
     return cfg.updated(changes) if changes else cfg
+
+
+def _check_output(path, overwrite=False, resumable=False):
+    """Before any work: the folder of ``path`` exists and is writable, and ``path`` itself is
+    absent unless ``overwrite`` (or ``resumable``: a sweep store is resumed by design)."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{path}: the folder {folder} is not writable")
+    if path.exists() and not (overwrite or resumable):
+        raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+    return path
+
+
+def _headless():
+    """The CLI saves figures to files: Agg needs no display (the library leaves it alone)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
 
 
 def cmd_run(args):
@@ -30,10 +79,18 @@ def cmd_run(args):
     from .simulate import simulate
 
     cfg = _config(args)
-    out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-    ds = simulate(cfg, engine=args.engine, quiet=args.quiet, backend=args.backend)
+    out = _check_output(args.output, args.overwrite)
+    try:
+        with handle_signals():
+            ds = simulate(cfg, engine=args.engine, quiet=args.quiet, backend=args.backend)
+    except Interrupted as exc:
+        if getattr(exc, "partial", None) is None:
+            print(f"signoise: interrupted; nothing computed, {out} not written", file=sys.stderr)
+        else:
+            save_dataset(exc.partial, out, overwrite=args.overwrite)  # atomic: never half a file
+            print(f"signoise: interrupted; the steps computed so far are in {out} "
+                  f"(status 'interrupted')", file=sys.stderr)
+        raise
     save_dataset(ds, out, overwrite=args.overwrite)
     if not args.quiet:
         last = ds.isel(step=-1)
@@ -45,7 +102,8 @@ def cmd_run(args):
 def cmd_sweep(args):
     from .sweeps import sweep
 
-    cfg = _config(args)
+    cfg = _config(args, grid_axes_fixed=True)
+    _check_output(args.output, resumable=True)
     client = None
     if args.scheduler:
         try:
@@ -54,7 +112,8 @@ def cmd_sweep(args):
             reject("--scheduler", args.scheduler, "Dask installed: pip install 'signoise[dask]'")
         client = Client(args.scheduler)
     try:
-        ds = sweep(cfg, args.output, workers=args.workers, client=client, rho=args.rho,
+        ds = sweep(cfg, args.output, workers=args.workers, client=client,
+                   record_rho=args.record_rho,
                    backend=args.backend,
                    engine=args.engine, quiet=args.quiet)
     finally:
@@ -106,26 +165,29 @@ def _headless():
 
 
 def cmd_plot(args):
-    import xarray as xr
-
-    from . import plot
 
     _headless()
+    from . import plot
 
+    _check_output(args.output, args.overwrite)
     if args.kind == "phase":
         cmd_plot_phase(args)
     elif args.kind == "collapse":
         cmd_plot_collapse(args)
     elif args.kind == "dynamics":
-        with xr.open_dataset(args.input, engine="h5netcdf") as ds:
-            axes = plot.plot_dynamics(ds.load(), title=f"{ds.attrs.get('algorithm', '')} "
-                                      f"(seed {ds.attrs.get('seed', '?')})")
+        from .io import open_result
+
+        ds = open_result(args.input)
+        axes = plot.plot_dynamics(ds, title=f"{ds.attrs.get('algorithm', '')} "
+                                  f"(seed {ds.attrs.get('seed', '?')})")
         plot.save(axes[0].figure, args.output)
     if not args.quiet:
         print(args.output)
 
 
 def cmd_demo(args):
+    _headless()
+    _check_output(args.output, args.overwrite)
     from .plot import plot_demo
     from .simulate import simulate
 
@@ -146,6 +208,18 @@ def cmd_demo(args):
     plot_demo(runs, args.output)
     if not args.quiet:
         print(f"figure: {args.output}")
+
+
+def cmd_verify(args):
+    from .store import verify
+
+    if not Path(args.store).exists():
+        raise FileNotFoundError(f"{args.store}: no such store")
+    health = verify(args.store)
+    done, damaged = health["done"], health["damaged"]
+    print(f"{args.store}: {done.size} cells, {int(done.sum())} done, "
+          f"{int(health['missing'].sum())} missing, {int(damaged.sum())} damaged")
+    return 1 if damaged.any() else 0
 
 
 def cmd_info(args):
@@ -206,7 +280,7 @@ def cmd_check(args):
 def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
-    common.add_argument("--debug", action="store_true", help="show the traceback of any error")
+    common.add_argument("--debug", action="store_true", help="show tracebacks for every error")
     p = argparse.ArgumentParser(prog="signoise", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -228,7 +302,8 @@ def build_parser():
     sw.add_argument("-o", "--output", required=True, help="the store (resumed if it exists)")
     sw.add_argument("--workers", type=int, help="local worker processes (default: cores)")
     sw.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://host:8786")
-    sw.add_argument("--rho", choices=["summary", "full"], default="summary")
+    sw.add_argument("--record-rho", choices=["summary", "full"], default="summary",
+                    help="store ρ summaries (default) or the full ρ (…, step, j, r, i)")
     sw.add_argument("--engine", choices=ENGINES, default="gram")
     sw.add_argument("--backend", choices=["numba", "numpy", "cupy"], default="numba",
                     help="compiled kernels (numba) or the array-API engine (numpy, cupy: GPU)")
@@ -255,10 +330,12 @@ def build_parser():
     pl.add_argument("--sel", action="append", metavar="KEY=VALUE",
                     help="fix another grid axis at (the nearest) value (repeatable)")
     pl.add_argument("--title")
+    pl.add_argument("--overwrite", action="store_true")
     pl.set_defaults(func=cmd_plot)
 
     d = sub.add_parser("demo", parents=[common], help="GD in a benign and a harmful setting (Cao et al. 2022)")
     d.add_argument("-o", "--output", default="signoise-demo.png")
+    d.add_argument("--overwrite", action="store_true")
     d.set_defaults(func=cmd_demo)
 
     e = sub.add_parser("explore", parents=[common],
@@ -281,6 +358,11 @@ def build_parser():
     an.add_argument("--overwrite", action="store_true")
     an.set_defaults(func=cmd_animate)
 
+    v = sub.add_parser("verify", parents=[common],
+                       help="read back a sweep store: cells done, missing, damaged (exit 1 if damaged)")
+    v.add_argument("store")
+    v.set_defaults(func=cmd_verify)
+
     i = sub.add_parser("info", parents=[common], help="versions, threads, engines and algorithms")
     i.set_defaults(func=cmd_info)
 
@@ -295,26 +377,24 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run the command; user errors (a config, a file) print one line and return 2, an
-    interrupt returns 130, and anything else is a bug: its traceback is shown."""
-    from .interrupt import Interrupted
-
+    """Run a subcommand. Exit status: 0 done, 2 a user error (one line, no traceback unless
+    ``--debug``), 130 interrupted (SIGINT/SIGTERM). Bugs propagate with their traceback."""
     args = build_parser().parse_args(argv)
     try:
-        rc = args.func(args)
+        status = args.func(args)
     except BrokenPipeError:          # the reader of our output went away (e.g. `| head`)
         return 0
-    except (ConfigError, OSError) as exc:
+    except USER_ERRORS as exc:
         if args.debug:
-            raise
+            traceback.print_exc()
         print(f"signoise: error: {exc}", file=sys.stderr)
         return 2
     except (Interrupted, KeyboardInterrupt) as exc:
         if args.debug:
-            raise
-        print(f"signoise: interrupted{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
+            traceback.print_exc()
+        print(f"signoise: interrupted ({str(exc) or 'SIGINT'})", file=sys.stderr)
         return 130
-    return rc or 0
+    return status or 0
 
 
 if __name__ == "__main__":

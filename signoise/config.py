@@ -82,7 +82,7 @@ class DataSpec(_Section):
                    context="with data.snr = None")
         if self.n > self.d - 1:
             reject("data.n", self.n, f"n <= d - 1 = {self.d - 1} (the n noise patches and μ "
-                   "must be linearly independent in R^d)")
+                   "must be linearly independent in R^d)", context=f"with data.d = {self.d}")
 
     @property
     def mu(self) -> float:

@@ -238,8 +238,11 @@ def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = Fals
     """
     import numba
 
+    from .guard import preflight
+
     cfg0 = runs[0].cfg
     B, n, m = len(runs), cfg0.data.n, cfg0.model.m
+    advice = preflight([r.cfg for r in runs], engine, record_rho)   # refuses what cannot fit
     t0 = 0 if start is None else int(start["t"])
     steps = schedule(cfg0.train, t0)
     batch = make_batch(runs, engine, backend, dtype)
@@ -319,7 +322,7 @@ def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = Fals
     state = {name: np.array(v, copy=True) for name, v in batch.get_state().items()}
     return Records(steps, metrics, gamma, rho, summary, residual, status, stopped_at, state,
                    [r.rng_state() for r in runs],
-                   _warnings(runs, metrics, status))
+                   advice + _warnings(runs, metrics, status))
 
 
 def _nan_after_divergence(steps, status, stopped_at, *arrays):
@@ -333,6 +336,8 @@ def _nan_after_divergence(steps, status, stopped_at, *arrays):
 def _warnings(runs, metrics, status) -> list:
     """Warn (once, stderr) about runs that end far from fitting their training data."""
     import warnings
+
+    from .guard import SignoiseWarning
 
     if runs[0].cfg.train.steps < 100:   # a probe of a few steps is not meant to fit
         return []
@@ -350,10 +355,6 @@ def _warnings(runs, metrics, status) -> list:
     return texts
 
 
-class SignoiseWarning(UserWarning):
-    """A run or config that is legal but likely not what the user meant."""
-
-
 def progress(total, quiet, unit="step"):
     """A tqdm bar on a terminal; nothing when piped or quiet."""
     from tqdm.auto import tqdm
@@ -362,5 +363,5 @@ def progress(total, quiet, unit="step"):
                 smoothing=0.1, dynamic_ncols=True)
 
 
-__all__ = ["Run", "prepare", "run", "schedule", "Records", "SHAPE_KEYS", "STATUS",
-           "INTERRUPTED", "SignoiseWarning", "progress", "check_shared", "rho_summaries"]
+__all__ = ["Run", "prepare", "prepare_many", "run", "schedule", "Records", "SHAPE_KEYS",
+           "STATUS", "INTERRUPTED", "progress", "check_shared", "rho_summaries", "make_batch"]

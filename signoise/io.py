@@ -16,6 +16,39 @@ def _temp_beside(path: Path) -> Path:
     return Path(tmp)
 
 
+class DamagedInputError(ValueError):
+    """An input file or store that cannot be read as what it should be; the message names the
+    file and what is wrong."""
+
+
+def open_result(path):
+    """Load a run's netCDF file (from ``signoise run``/``save_dataset``) fully into memory.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    DamagedInputError
+        ``path`` is not a readable netCDF file (a text file, a truncated download) or lacks the
+        ``step`` axis of a run.
+    """
+    import xarray as xr
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            ds = ds.load()
+    except Exception as exc:  # h5py/h5netcdf raise OSError, ValueError, KeyError... on damage
+        raise DamagedInputError(f"{path}: not a readable signoise result (netCDF/HDF5): "
+                                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                                ) from exc
+    if "step" not in ds.dims:
+        raise DamagedInputError(f"{path}: not a signoise run (no 'step' axis)")
+    return ds
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
     path = Path(path)

@@ -3,7 +3,7 @@ draws, and returns the Axes; it computes nothing that the Dataset does not hold.
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt  # the backend is the user's (inline, a window, Agg): never set here
+import matplotlib.pyplot as plt  # the backend is the user's; the CLI picks Agg to save headless
 
 
 def _axes(axes, count, width=4.2, height=3.4):
@@ -140,8 +140,14 @@ def plot_phase(da, x: str, y: str, ax=None, boundaries=(), title=None, cmap="vir
                vmin=None, vmax=None):
     """A phase diagram: ``da`` (a 2-D DataArray over dims ``x`` and ``y``, e.g. the mean test
     error over seeds) as a pcolormesh with exact cell edges (geometric midpoints on log-spaced
-    axes), a colour bar, and theory boundaries ``[(xs, ys, label), ...]`` overlaid."""
+    axes), a colour bar, and theory boundaries ``[(xs, ys, label), ...]`` overlaid.
+
+    Cells where runs diverged (coordinate ``diverged_fraction`` > 0, from
+    :func:`signoise.store.cell_statistic`) are hatched in red over their colour (grey when every
+    run diverged and the statistic is NaN), with the fractions in the legend: a diverged cell
+    is never drawn as benign (issue 12)."""
     import numpy as np
+    from matplotlib.patches import Rectangle
 
     ax = _axes(ax, 1, width=5.2, height=4.2)
     da = da.transpose(y, x)
@@ -153,10 +159,25 @@ def plot_phase(da, x: str, y: str, ax=None, boundaries=(), title=None, cmap="vir
     if da.attrs.get("stat"):
         label = f"{label} ({da.attrs['stat']} over seeds)"
     ax.figure.colorbar(mesh, ax=ax, label=label)
+    ax.set_facecolor("0.6")  # cells whose statistic is NaN (all runs diverged) show grey
+    hatched = False
+    if "diverged_fraction" in da.coords:
+        frac = np.asarray(da["diverged_fraction"].transpose(y, x).values, dtype=float)
+        cells = np.argwhere(np.nan_to_num(frac) > 0)
+        for iy, ix in cells:
+            ax.add_patch(Rectangle((xe[ix], ye[iy]), xe[ix + 1] - xe[ix], ye[iy + 1] - ye[iy],
+                                   fill=False, hatch="///", edgecolor="C3", lw=0.0))
+        if len(cells):
+            hatched = True
+            shown = frac[np.nan_to_num(frac) > 0]
+            ax.add_patch(Rectangle((0, 0), 0, 0, fill=False, hatch="///", edgecolor="C3",
+                                   lw=0.0, label=f"runs diverged ({100 * shown.min():.0f}–"
+                                                 f"{100 * shown.max():.0f}% of a cell's seeds; "
+                                                 f"{len(cells)} cells)"))
     for xs, ys, text in boundaries:
         ax.plot(xs, ys, color="w", lw=2.2)
         ax.plot(xs, ys, color="C3", lw=1.2, ls="--", label=text)
-    if boundaries:
+    if boundaries or hatched:
         ax.legend(fontsize=8, loc="best")
     ax.set_xlim(xe[0], xe[-1])
     ax.set_ylim(ye[0], ye[-1])

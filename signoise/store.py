@@ -159,6 +159,15 @@ def cell_statistic(ds, var: str = "test_error", stat: str = "mean", step: int = 
         in [0, 1], e.g. "q0.9".
     step : int
         Position on the ``step`` axis (default: the last recorded step).
+
+    Returns
+    -------
+    xarray.DataArray
+        The statistic over the runs that did not diverge, with the companion coordinate
+        ``diverged_fraction`` (grid axes): the fraction of a cell's computed runs that diverged
+        (``diverged`` is True, or ``var`` is NaN at ``step``). Diverged runs are never folded in
+        as a score: a cell whose runs all diverged has a NaN statistic and fraction 1. Cells not
+        yet computed have NaN for both.
     """
     if var not in ds:
         raise ConfigError(f"value = {var!r} is not allowed: expected one of "
@@ -168,7 +177,21 @@ def cell_statistic(ds, var: str = "test_error", stat: str = "mean", step: int = 
         da = da.isel(step=step)
     for extra in ("j", "r", "i"):
         if extra in da.dims:
-            da = da.max(extra)
+            da = da.max(extra, skipna=False)
+    # A run counts as diverged if the store says so or its metric is NaN there: a NaN seed is
+    # reported, never dropped silently (issue 12).
+    bad = da.isnull()
+    if "diverged" in ds and "seed" in ds["diverged"].dims:
+        bad = bad | ds["diverged"].astype(bool)
+    if "done" in ds:
+        computed = ds["done"].astype(bool)
+        bad = bad & computed
+    else:
+        computed = None
+    fraction = bad.mean("seed").astype(float)
+    if computed is not None:
+        fraction = fraction.where(computed)
+    da = da.where(~bad)
     if stat == "mean":
         out = da.mean("seed")
     elif stat == "median":
@@ -189,7 +212,53 @@ def cell_statistic(ds, var: str = "test_error", stat: str = "mean", step: int = 
         raise ConfigError(f"stat = {stat!r} is not allowed: expected 'mean', 'median', 'std', "
                           "'spread' or 'qX'")
     out.attrs.update(da.attrs, stat=stat, variable=var)
+    fraction.attrs = {"long_name": "fraction of runs that diverged"}
+    out = out.assign_coords(diverged_fraction=fraction.drop_vars(
+        [c for c in fraction.coords if c not in out.dims]))
     return out
 
 
-__all__ = ["create", "open_group", "done_mask", "write_block", "open_sweep", "cell_statistic"]
+def verify(path) -> dict:
+    """Read back every chunk of a sweep store and report its health.
+
+    Returns
+    -------
+    dict
+        ``done``, ``missing`` and ``damaged``: boolean arrays over the grid axes. A cell is
+        damaged when a chunk that holds it cannot be read (a truncated or corrupted file).
+
+    Raises
+    ------
+    DamagedInputError
+        ``path`` is not a readable store (no ``done`` array).
+    """
+    import itertools
+
+    import zarr
+
+    from .io import DamagedInputError
+
+    try:
+        group = zarr.open_group(str(path), mode="r")
+        done = np.asarray(group["done"][...], dtype=bool)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise DamagedInputError(f"{path}: not a readable signoise sweep store "
+                                f"({type(exc).__name__}: {exc})") from exc
+    damaged = np.zeros(done.shape, dtype=bool)
+    g = done.ndim
+    for name, arr in group.arrays():
+        if name == "done" or arr.ndim < g or tuple(arr.shape[:g]) != done.shape:
+            continue
+        steps = arr.chunks[:g]
+        for start in itertools.product(*(range(0, n, c) for n, c in zip(done.shape, steps))):
+            region = tuple(slice(a, a + c) for a, c in zip(start, steps))
+            try:
+                arr[region]
+            except Exception:  # any codec/IO failure: the cells of this chunk are damaged
+                damaged[region] = True
+    return {"done": done, "missing": ~done, "damaged": damaged & done}
+
+
+__all__ = ["verify", "create", "open_group", "done_mask", "write_block", "open_sweep", "cell_statistic"]

@@ -114,7 +114,7 @@ def _cell_config(base: RunConfig, changes: dict) -> RunConfig:
 # the work unit, shared by every executor
 
 
-def run_block(cells: list, seeds, layout: dict, rho: str = "summary", engine: str = "gram",
+def run_block(cells: list, seeds, layout: dict, record_rho: str = "summary", engine: str = "gram",
               backend: str = "numba"):
     """Compute the cells of one block (all seeds): arrays laid out as in the store.
 
@@ -154,7 +154,7 @@ def run_block(cells: list, seeds, layout: dict, rho: str = "summary", engine: st
     for members in groups.values():
         runs = driver.prepare_many([cfgs[k] for k in members for _ in seeds],
                                    np.tile(seeds, len(members)).tolist(), engine)
-        rec = driver.run(runs, engine, record_rho=rho, quiet=True, backend=backend)
+        rec = driver.run(runs, engine, record_rho=record_rho, quiet=True, backend=backend)
         where = np.searchsorted(steps, rec.steps)
         for name, (dims, values) in recorded(rec):
             if name not in layout["vars"]:
@@ -207,18 +207,25 @@ def _processes(tasks, workers):
 
     threads = max(1, _cores() // workers)
     tasks = list(tasks)
-    with _thread_env(threads), ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+    from .workers import init
+
+    with _thread_env(threads), ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                                   initializer=init) as pool:
         pending = {}
         queue = iter(tasks)
         for key, args in itertools.islice(queue, 2 * workers):
             pending[pool.submit(run_block, *args)] = key
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                key = pending.pop(fut)
-                yield key, fut.result()
-                for nkey, args in itertools.islice(queue, 1):
-                    pending[pool.submit(run_block, *args)] = nkey
+        try:
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    key = pending.pop(fut)
+                    yield key, fut.result()
+                    for nkey, args in itertools.islice(queue, 1):
+                        pending[pool.submit(run_block, *args)] = nkey
+        finally:
+            # stopped early (interrupt, error, generator closed): drop the queued blocks
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _dask(tasks, client):
@@ -237,7 +244,8 @@ def _dask(tasks, client):
 # the driver
 
 
-def sweep(cfg: RunConfig, store, workers: int | None = None, client=None, rho: str = "summary",
+def sweep(cfg: RunConfig, store, workers: int | None = None, client=None,
+          record_rho: str = "summary",
           engine: str = "gram", block: int | None = None, quiet: bool = False,
           backend: str = "numba"):
     """Run the grid × seeds of ``cfg.sweep`` into a resumable Zarr store; return it opened.
@@ -258,7 +266,7 @@ def sweep(cfg: RunConfig, store, workers: int | None = None, client=None, rho: s
         process. Each worker gets ``NUMBA_NUM_THREADS = cores // workers``.
     client : distributed.Client, optional
         Run the blocks on this Dask cluster instead (signoise never starts one).
-    rho : {"summary", "full"}
+    record_rho : {"summary", "full"}
         "summary" stores ``rho_bar_max``, ``rho_under_min``, ``rho_bar_mean`` over steps;
         "full" also stores ``rho (..., seed, step, j, r, i)``.
     engine, backend : str
@@ -278,8 +286,8 @@ def sweep(cfg: RunConfig, store, workers: int | None = None, client=None, rho: s
     """
     from . import store as st
 
-    if rho not in ("summary", "full"):
-        reject("rho", rho, "'summary' or 'full'")
+    if record_rho not in ("summary", "full"):
+        reject("record_rho", record_rho, "'summary' or 'full'")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
         reject("workers", workers, "an integer >= 1 or None")
@@ -290,14 +298,15 @@ def sweep(cfg: RunConfig, store, workers: int | None = None, client=None, rho: s
     path = Path(store)
     if not path.exists():
         block = block or max(1, min(p.shape[-1], math.ceil(BLOCK_RUNS / len(p.seeds))))
-        coords, variables = _schema(p, rho, engine)
-        st.create(path, coords, variables, _attrs(config_toml, rho, engine), block)
-    group = st.open_group(path, config_toml, rho, engine)
+        coords, variables = _schema(p, record_rho, engine)
+        st.create(path, coords, variables, _attrs(config_toml, record_rho, engine), block)
+    group = st.open_group(path, config_toml, record_rho, engine)
     block = int(group.attrs["block"])
     done = st.done_mask(group)
     layout = _layout(group)
     todo = [r for r in p.blocks(block) if not done[r].all()]
-    tasks = ((r, ([p.configs[c] for c in p.cells(r)], p.seeds, layout, rho, engine, backend))
+    tasks = ((r, ([p.configs[c] for c in p.cells(r)], p.seeds, layout, record_rho, engine,
+                  backend))
              for r in todo)
     if client is not None:
         results = _dask(tasks, client)
@@ -315,20 +324,20 @@ def sweep(cfg: RunConfig, store, workers: int | None = None, client=None, rho: s
     return st.open_sweep(path)
 
 
-def _schema(p: Plan, rho: str, engine: str):
+def _schema(p: Plan, record_rho: str, engine: str):
     """Coordinates and variables of the store, from one short probe run of the first cell."""
     from .simulate import simulate_batch
 
     first = p.configs[0]
     probe = simulate_batch([first.updated({"train.steps": 1, "train.record_every": 1,
                                            "data.n_test": 1})], seeds=[int(p.seeds[0])],
-                           engine=engine, record_rho=rho, quiet=True)
+                           engine=engine, record_rho=record_rho, quiet=True)
     kinds = {(c.train.steps, c.train.record_every): c for c in p.configs}
     steps = np.unique(np.concatenate([schedule(c.train) for c in kinds.values()]))
     coords = {key: _coord(values) for key, values in p.axes.items()}
     coords.update(seed=p.seeds, step=steps, j=np.array([1, -1]),
                   r=np.arange(max(c.model.m for c in p.configs)))
-    if rho == "full":
+    if record_rho == "full":
         coords["i"] = np.arange(max(c.data.n for c in p.configs))
     grid = tuple(p.axes)
     variables = {}
@@ -359,12 +368,12 @@ def _layout(group) -> dict:
     return out
 
 
-def _attrs(config_toml: str, rho: str, engine: str) -> dict:
+def _attrs(config_toml: str, record_rho: str, engine: str) -> dict:
     import zarr
 
     from .results import version_attrs
 
-    return {"config": config_toml, "rho": rho, **version_attrs(engine),
+    return {"config": config_toml, "rho": record_rho, **version_attrs(engine),
             "zarr_version": zarr.__version__}
 
 

@@ -89,7 +89,7 @@ def test_algorithm_name_and_parameter_axes(tmp_path):
 
 def test_sweep_rejects_bad_arguments(tmp_path):
     with pytest.raises(sn.ConfigError, match="rho = 'some'"):
-        sn.sweep(sweep_cfg(), tmp_path / "s.zarr", rho="some")
+        sn.sweep(sweep_cfg(), tmp_path / "s.zarr", record_rho="some")
     with pytest.raises(sn.ConfigError, match="workers = 0"):
         sn.sweep(sweep_cfg(), tmp_path / "s.zarr", workers=0)
     assert not (tmp_path / "s.zarr").exists()
@@ -121,7 +121,7 @@ def test_serial_processes_dask_bit_identical(tmp_path):
 
 def test_unequal_shapes_are_padded_and_full_rho(tmp_path):
     cfg = sweep_cfg({"data.n": [4, 6], "train.steps": [20, 30]}, seeds=1)
-    ds = sn.sweep(cfg, tmp_path / "s.zarr", workers=1, rho="full", quiet=True).load()
+    ds = sn.sweep(cfg, tmp_path / "s.zarr", workers=1, record_rho="full", quiet=True).load()
     assert ds.sizes["i"] == 6 and list(ds.step.values) == [0, 10, 20, 30]
     small = ds.sel({"data.n": 4, "train.steps": 20}).isel(seed=0)
     assert np.isnan(small.rho.sel(step=10).values[..., 4:]).all()
@@ -165,7 +165,7 @@ def test_resume_computes_only_missing_and_rejects_other_config(tmp_path, monkeyp
     with pytest.raises(sn.ConfigError, match="differing keys: data.d"):
         sn.sweep(cfg.updated({"data.d": 50}), path, workers=1)
     with pytest.raises(sn.ConfigError, match="rho = 'summary', not 'full'"):
-        sn.sweep(cfg, path, workers=1, rho="full")
+        sn.sweep(cfg, path, workers=1, record_rho="full")
     with pytest.raises(sn.ConfigError, match="engine = 'gram', not 'weights'"):
         sn.sweep(cfg, path, workers=1, engine="weights")
 
@@ -223,7 +223,7 @@ def test_cli_sweep_and_plot(tmp_path, capsys):
     assert main(["plot", "collapse", str(out), "--theory", "cao", "-y", "data.n",
                  "-o", str(tmp_path / "c.png"), "--quiet"]) == 0
     assert main(["plot", "phase", str(out), "-x", "data.mu_norm", "-y", "data.lr",
-                 "-o", str(fig), "--quiet"]) == 2
+                 "-o", str(fig), "--overwrite", "--quiet"]) == 2
     assert "x/y = 'data.lr' is not allowed" in capsys.readouterr().err
 
 

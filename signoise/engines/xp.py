@@ -178,7 +178,7 @@ class XPBatch(XPModel):
         return _host(done), _host(status)
 
     def evaluate(self):
-        """:data:`~signoise.engines.common.METRICS` of every run, (B, len(METRICS)) NumPy."""
+        """:data:`~signoise.diagnostics.METRICS` of every run, (B, len(METRICS)) NumPy."""
         with np.errstate(all="ignore"):
             return self._evaluate()
 
