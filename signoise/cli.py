@@ -271,7 +271,7 @@ def cmd_check(args):
             print(f"{name}: {entry.claim} [{entry.source}]")
         return 0
     results = run_checks(args.names or None, size=args.size, out=args.out,
-                         workers=args.workers,
+                         workers=args.workers, backend=args.backend,
                          progress=not args.quiet and sys.stderr.isatty())
     print(table(results))
     return 1 if any(r.verdict == "FAIL" for r in results) else 0
@@ -372,6 +372,8 @@ def build_parser():
     ck.add_argument("--out", metavar="DIR", help="write NAME.png per check and report.json")
     ck.add_argument("--workers", type=int, default=1, help="checks run in parallel processes")
     ck.add_argument("--list", action="store_true", help="list the checks and exit")
+    ck.add_argument("--backend", choices=["numba", "numpy", "cupy"], default="numba",
+                    help="compiled kernels (numba) or the array-API engine (numpy, cupy: GPU)")
     ck.set_defaults(func=cmd_check)
     return p
 

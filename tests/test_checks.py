@@ -131,3 +131,12 @@ def test_run_checks_exit_nonzero_on_fail(monkeypatch, capsys):
     assert main(["check", "always_fail"]) == 1
     assert "FAIL" in capsys.readouterr().out
     assert [r.verdict for r in run_checks(["always_fail"])] == ["FAIL"]
+
+
+def test_a_check_runs_on_the_array_api_backend():
+    """sn.check(..., backend="numpy") runs the check's simulations on the xp engine: the same
+    monotonicity verdict as numba."""
+    a = sn.check("cao_late_monotone", backend="numpy")
+    b = sn.check("cao_late_monotone")
+    assert a.verdict == b.verdict == "PASS"
+    assert a.value == pytest.approx(b.value, abs=1e-9)

@@ -8,8 +8,12 @@ does the experiment and returns ``(value, uncertainty, verdict, data, where)``; 
 
 from __future__ import annotations
 
+import contextvars
 from dataclasses import dataclass, field
 from typing import Callable
+
+#: The backend the checks' runs use (``sn.check(..., backend=...)`` sets it for one check).
+BACKEND = contextvars.ContextVar("signoise_check_backend", default="numba")
 
 VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE")
 SIZES = ("quick", "paper")

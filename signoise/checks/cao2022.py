@@ -12,7 +12,7 @@ import xarray as xr
 from ..simulate import simulate_batch
 from ..config import RunConfig
 from .. import theory
-from .base import Check
+from .base import BACKEND, Check
 from .registry import register
 
 #: The demo settings (SPEC §1-2): q = 3, d = 2000, σ₀ = 0.01, η = 10⁻³.
@@ -48,7 +48,7 @@ def _monotone_run(size, algorithm=None):
         for s in range(sz["seeds"]):
             cfgs.append(base_config({**changes, "data.mu_norm": mu}))
             seeds.append(s)
-    ds = simulate_batch(cfgs, seeds, quiet=True)
+    ds = simulate_batch(cfgs, seeds, quiet=True, backend=BACKEND.get())
     # worst step in the wrong direction, relative to the coefficient's size
     drops = xr.Dataset({
         "gamma": (-ds.gamma_max.diff("step")).max(("step", "j")),
@@ -98,7 +98,7 @@ _EXP = {"quick": {"n": (10, 20, 40), "mu": 10, "seeds": 6, "steps": 2000},
 
 
 @functools.lru_cache(maxsize=4)
-def _race_grid(size, q):
+def _race_grid(size, q, backend):
     """Per (seed, n, ‖μ‖): 1 where the signal ends ahead (minⱼ maxᵣ γ > meanᵢ maxᵣ ρ̄) and the
     final test error. Cached: the grid depends only on (size, q) and fixed seeds, so a check
     run again on another premise (another statistic or expectation) reuses it."""
@@ -117,7 +117,8 @@ def _race_grid(size, q):
                              "train.steps": sz["steps"], "train.record_every": sz["steps"]})
                 for mu in mus for _ in range(S)]
         configs.append(cfgs[0].to_toml())
-        ds = simulate_batch(cfgs, [s for _ in mus for s in range(S)], quiet=True).isel(step=-1)
+        ds = simulate_batch(cfgs, [s for _ in mus for s in range(S)], quiet=True,
+                            backend=backend).isel(step=-1)
         w = (ds.gamma_max.min("j") > ds.rho_bar_mean).values.astype(float)
         win[:, a, :] = w.reshape(mus.size, S).T
         err[:, a, :] = ds.test_error.values.reshape(mus.size, S).T
@@ -131,7 +132,7 @@ def _race_grid(size, q):
 def _exponent_run(size, q=3.0, statistic="race", expected=None, max_width=None):
     """Fit log n against log SNR* freely; compare with −q (or ``expected``: negative control)."""
     expected = -q if expected is None else float(expected)
-    data, configs = _race_grid(size, float(q))
+    data, configs = _race_grid(size, float(q), BACKEND.get())
     data = data.copy()
     stat, level = ((data.signal_wins, 0.5) if statistic == "race"
                    else (data.test_error, 0.25))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from ..constraints import reject
-from .base import SIZES, Check, CheckResult
+from .base import BACKEND, SIZES, Check, CheckResult
 
 #: name -> Check, in registration order.
 REGISTRY: dict[str, Check] = {}
@@ -19,8 +19,9 @@ def register(entry: Check) -> Check:
     return entry
 
 
-def check(name: str, size: str = "quick", **premise) -> CheckResult:
-    """Run the check ``name`` at ``size`` ("quick" or "paper").
+def check(name: str, size: str = "quick", backend: str = "numba", **premise) -> CheckResult:
+    """Run the check ``name`` at ``size`` ("quick" or "paper") on ``backend`` ("numba",
+    "numpy", "cupy": see :func:`signoise.simulate_batch`).
 
     ``premise`` overrides the check's assumptions (e.g. ``expected=-4``): negative controls
     run a check on a broken premise and must see FAIL.
@@ -31,7 +32,11 @@ def check(name: str, size: str = "quick", **premise) -> CheckResult:
         reject("size", size, "'quick' or 'paper'")
     entry = REGISTRY[name]
     t0 = time.perf_counter()
-    out = entry.run(size, **premise)
+    token = BACKEND.set(backend)
+    try:
+        out = entry.run(size, **premise)
+    finally:
+        BACKEND.reset(token)
     return CheckResult(name=entry.name, claim=entry.claim, source=entry.source,
                        criterion=entry.criterion, size=size, verdict=out["verdict"],
                        value=out["value"], uncertainty=out["uncertainty"], data=out["data"],

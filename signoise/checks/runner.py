@@ -10,8 +10,8 @@ from .registry import REGISTRY, check
 
 
 def _one(args):
-    name, size = args
-    return check(name, size)
+    name, size, backend = args
+    return check(name, size, backend=backend)
 
 
 def table(results) -> str:
@@ -43,7 +43,7 @@ def report(results, size: str) -> dict:
 
 
 def run_checks(names=None, size: str = "quick", out=None, workers: int = 1,
-               progress: bool = False):
+               progress: bool = False, backend: str = "numba"):
     """Run the named checks (all by default) at ``size``.
 
     With ``out`` a folder, writes ``report.json`` and ``NAME.png`` per check there.
@@ -55,15 +55,18 @@ def run_checks(names=None, size: str = "quick", out=None, workers: int = 1,
         if n not in REGISTRY:
             from ..constraints import reject
             reject("check", n, "one of " + ", ".join(map(repr, REGISTRY)))
-    jobs = [(n, size) for n in names]
+    jobs = [(n, size, backend) for n in names]
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=len(jobs), desc="checks", unit="check", file=sys.stderr)
     results = []
     if workers > 1 and len(jobs) > 1:
+        import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(workers) as pool:
+
+        # spawn: Numba's OpenMP layer is not fork-safe (DESIGN.md, known pitfalls)
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
             for r in pool.map(_one, jobs):
                 results.append(r)
                 bar and bar.update()

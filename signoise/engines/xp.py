@@ -256,6 +256,15 @@ class Batch(XPBatch):
     driver (:mod:`signoise.driver`) runs it: ``simulate(..., backend="numpy"|"cupy")``."""
 
     def __init__(self, runs, xp, dtype=None):
+        if _is_cupy(xp):   # before allocating: the whole batch must fit the device
+            c = runs[0].cfg
+            shape = (c.data.n, c.model.m, c.data.n_test)
+            fits = max_block(*shape, nsteps=c.train.record_every)   # errs if one run cannot
+            if len(runs) > fits:
+                need = block_bytes(len(runs), *shape, nsteps=c.train.record_every)
+                _reject("backend", "cupy", f"batches of at most {fits} runs on this device "
+                        f"(these {len(runs)} need ~{need / 1e9:.3g} GB): fewer runs per "
+                        "simulate_batch call, or a smaller sweep block (block=...)")
         super().__init__([r.inputs for r in runs], [r.cfg for r in runs], xp, dtype)
 
     @property
