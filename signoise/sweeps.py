@@ -155,6 +155,10 @@ def run_block(cells: list, seeds, layout: dict, record_rho: str = "summary", eng
         runs = driver.prepare_many([cfgs[k] for k in members for _ in seeds],
                                    np.tile(seeds, len(members)).tolist(), engine)
         rec = driver.run(runs, engine, record_rho=record_rho, quiet=True, backend=backend)
+        if np.any(rec.status == driver.INTERRUPTED):   # never write a block half computed
+            from .interrupt import Interrupted
+
+            raise Interrupted("sweep block interrupted; finished blocks are kept")
         where = np.searchsorted(steps, rec.steps)
         for name, (dims, values) in recorded(rec):
             if name not in layout["vars"]:

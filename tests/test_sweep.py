@@ -240,3 +240,27 @@ def test_cell_statistic_over_seeds():
         sn.cell_statistic(ds, stat="q2")
     with pytest.raises(sn.ConfigError, match="value = 'nope'"):
         sn.cell_statistic(ds, "nope")
+
+
+def test_interrupted_sweep_keeps_finished_blocks_and_resumes(tmp_path, monkeypatch):
+    """A block that was interrupted is never written; resuming computes the rest and equals an
+    uninterrupted sweep."""
+    from signoise import driver, interrupt
+
+    monkeypatch.setattr(driver, "CHUNK_WORK", 1.0)              # one step per chunk
+    calls = {"n": 0}
+
+    def requested():
+        calls["n"] += 1
+        return calls["n"] > 40                                   # in the second block
+    monkeypatch.setattr(interrupt, "requested", requested)
+    cfg = sweep_cfg()
+    with pytest.raises(interrupt.Interrupted):
+        sn.sweep(cfg, tmp_path / "s.zarr", workers=1, block=1, quiet=True)
+    part = loaded(tmp_path / "s.zarr")
+    assert 0 < int(part.done.sum()) < part.done.size
+    assert np.isnan(part.test_loss.where(~part.done)).all()      # nothing half written
+    monkeypatch.setattr(interrupt, "requested", lambda: False)
+    resumed = sn.sweep(cfg, tmp_path / "s.zarr", workers=1, quiet=True).load()
+    ref = sn.sweep(cfg, tmp_path / "r.zarr", workers=1, block=1, quiet=True).load()
+    np.testing.assert_array_equal(resumed.test_loss.values, ref.test_loss.values)
