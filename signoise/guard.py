@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 
-from .constraints import ConfigError
+from .constraints import reject
 
 #: warn when a single output would take more than this on disk
 DISK_WARN_BYTES = 1 << 30
@@ -102,12 +102,12 @@ def preflight(cfgs, engine: str = "gram", record_rho: str = "full", available=No
         if c.data.sampler == "explicit" and c.data.d > c.data.n + 2 * c.model.m:
             hints.append('data.sampler = "wishart" (no n·d arrays)')
         if record_rho == "full":
-            hints.append('rho summaries (record_rho/--rho "summary")')
+            hints.append('rho summaries (record_rho/--record-rho "summary")')
         hints.append(f"a larger train.record_every (now {c.train.record_every})")
         if engine == "weights":
             hints.append('engine "gram" (no m·d weights)')
-        raise ConfigError(f"the run needs at least {_gb(need)} of memory, {_gb(available)} is "
-                          f"available: try {'; '.join(hints)}")
+        reject("memory", _gb(need), f"at most the {_gb(available)} available: try "
+               f"{'; '.join(hints)}", context="(the estimate for these runs)")
     out = []
     for c in cfgs:
         out += _warnings_for(c, record_rho)

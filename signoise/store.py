@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .constraints import ConfigError
+from .constraints import reject
 
 #: Version of the layout written here; a store with another version is refused.
 FORMAT = 1
@@ -95,19 +95,20 @@ def open_group(path, config_toml: str, rho: str, engine: str = "gram"):
     try:
         group = zarr.open_group(str(path), mode="r+")
     except Exception as exc:  # noqa: BLE001 - any failure means "not a store we can use"
-        raise ConfigError(f"{path} exists but is not a readable signoise sweep store ({exc})") from None
+        reject("store", str(path), f"a readable signoise sweep store ({exc})")
     attrs = dict(group.attrs)
     if attrs.get("signoise_store_format") != FORMAT:
-        raise ConfigError(f"{path} is not a signoise sweep store of format {FORMAT} "
-                          f"(found {attrs.get('signoise_store_format')!r}); choose another -o")
+        reject("store", str(path), f"a signoise sweep store of format {FORMAT} (found "
+               f"{attrs.get('signoise_store_format')!r}); choose another -o")
     if attrs.get("config") != config_toml:
         diff = _diff(tomllib.loads(attrs.get("config", "")), tomllib.loads(config_toml))
-        raise ConfigError(f"{path} holds a sweep of another config (differing keys: "
-                          f"{', '.join(diff) or '?'}); resume it with its own config or write "
-                          "to a new store")
+        reject("store", str(path), "a store of this sweep's config (it holds another: differing "
+               f"keys {', '.join(diff) or '?'}); resume it with its own config or write to a new "
+               "store")
     for key, value in (("rho", rho), ("engine", engine)):
         if attrs.get(key) != value:
-            raise ConfigError(f"{path} was made with {key} = {attrs.get(key)!r}, not {value!r}")
+            name = "record_rho" if key == "rho" else key
+            reject(name, value, f"{attrs.get(key)!r}, the {name} the store {path} was made with")
     return group
 
 
@@ -170,8 +171,8 @@ def cell_statistic(ds, var: str = "test_error", stat: str = "mean", step: int = 
         yet computed have NaN for both.
     """
     if var not in ds:
-        raise ConfigError(f"value = {var!r} is not allowed: expected one of "
-                          f"{', '.join(sorted(v for v in ds.data_vars if 'seed' in ds[v].dims))}")
+        reject("value", var, "one of " + ", ".join(sorted(v for v in ds.data_vars
+                                                          if "seed" in ds[v].dims)))
     da = ds[var]
     if "step" in da.dims:
         da = da.isel(step=step)
@@ -206,11 +207,10 @@ def cell_statistic(ds, var: str = "test_error", stat: str = "mean", step: int = 
         except ValueError:
             q = -1.0
         if not 0.0 <= q <= 1.0:
-            raise ConfigError(f"stat = {stat!r} is not allowed: expected 'qX' with X in [0, 1]")
+            reject("stat", stat, "'qX' with X in [0, 1]")
         out = da.quantile(q, dim="seed").drop_vars("quantile")
     else:
-        raise ConfigError(f"stat = {stat!r} is not allowed: expected 'mean', 'median', 'std', "
-                          "'spread' or 'qX'")
+        reject("stat", stat, "'mean', 'median', 'std', 'spread' or 'qX'")
     out.attrs.update(da.attrs, stat=stat, variable=var)
     fraction.attrs = {"long_name": "fraction of runs that diverged"}
     out = out.assign_coords(diverged_fraction=fraction.drop_vars(
