@@ -144,6 +144,7 @@ def animate(source, output, x=None, y=None, var="test_error", stat="mean", frame
         ds = xr.load_dataset(source)
         anim = RunAnimation(ds, frames=frames or 100, dpi=dpi)
     else:
-        from .store import open_sweep
-        anim = SweepAnimation(open_sweep(source), x, y, var=var, stat=stat, frames=frames or 50, dpi=dpi)
+        from .store import open_checked
+        anim = SweepAnimation(open_checked(source), x, y, var=var, stat=stat,
+                              frames=frames or 50, dpi=dpi)
     return save(anim, output, fps=fps, overwrite=overwrite, quiet=quiet)

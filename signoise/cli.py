@@ -112,10 +112,10 @@ def cmd_sweep(args):
             reject("--scheduler", args.scheduler, "Dask installed: pip install 'signoise[dask]'")
         client = Client(args.scheduler)
     try:
-        ds = sweep(cfg, args.output, workers=args.workers, client=client,
-                   record_rho=args.record_rho,
-                   backend=args.backend,
-                   engine=args.engine, quiet=args.quiet)
+        with handle_signals():   # SIGINT/SIGTERM: finish the blocks in hand, keep them, exit 130
+            ds = sweep(cfg, args.output, workers=args.workers, client=client,
+                       record_rho=args.record_rho, backend=args.backend, engine=args.engine,
+                       quiet=args.quiet)
     finally:
         if client is not None:
             client.close()
@@ -136,9 +136,9 @@ def _sel(args) -> dict:
 def cmd_plot_phase(args):
     from .phase import phase_diagram
     from .plot import save
-    from .store import open_sweep
+    from .store import open_checked
 
-    ax = phase_diagram(open_sweep(args.input), args.x, args.y, args.value, args.stat,
+    ax = phase_diagram(open_checked(args.input), args.x, args.y, args.value, args.stat,
                        theory=None if args.theory == "none" else args.theory, const=args.const,
                        threshold=args.threshold, sel=_sel(args), title=args.title)
     save(ax.figure, args.output)
@@ -147,11 +147,11 @@ def cmd_plot_phase(args):
 def cmd_plot_collapse(args):
     from .phase import collapse_diagram
     from .plot import save
-    from .store import open_sweep
+    from .store import open_checked
 
     if args.theory == "none":
         reject("--theory", args.theory, "'cao' or 'kou' for a collapse plot")
-    ax = collapse_diagram(open_sweep(args.input), args.theory, args.value, args.stat,
+    ax = collapse_diagram(open_checked(args.input), args.theory, args.value, args.stat,
                           const=args.const, threshold=args.threshold, hue=args.y,
                           sel=_sel(args), title=args.title)
     save(ax.figure, args.output)

@@ -136,6 +136,20 @@ def write_block(group, region: tuple, arrays: dict):
     group["done"][region] = np.ones(group["done"][region].shape, dtype=bool)
 
 
+def open_checked(path):
+    """:func:`open_sweep` after :func:`verify`: a store with damaged chunks is refused in one
+    line naming the file and what to do, before any figure is drawn from it."""
+    from .io import DamagedInputError
+
+    health = verify(path)
+    if health["damaged"].any():
+        raise DamagedInputError(
+            f"{path}: {int(health['damaged'].sum())} cells have chunks that do not read back; "
+            f"`signoise verify {path}` lists the store's health and running `signoise sweep` "
+            "again with its config recomputes them")
+    return open_sweep(path)
+
+
 def open_sweep(path):
     """Open a sweep store as an ``xarray.Dataset`` (lazily; no dask needed).
 

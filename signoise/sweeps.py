@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import interrupt
 from .driver import SHAPE_KEYS, progress, schedule
 from .results import NOT_IN_STORE
 from .config import RunConfig
@@ -300,13 +301,16 @@ def sweep(cfg: RunConfig, store, workers: int | None = None, client=None,
     p = plan(cfg)
     config_toml = cfg.to_toml()
     path = Path(store)
-    if not path.exists():
+    resuming = path.exists()
+    if not resuming:
         block = block or max(1, min(p.shape[-1], math.ceil(BLOCK_RUNS / len(p.seeds))))
         coords, variables = _schema(p, record_rho, engine)
         st.create(path, coords, variables, _attrs(config_toml, record_rho, engine), block)
     group = st.open_group(path, config_toml, record_rho, engine)
     block = int(group.attrs["block"])
     done = st.done_mask(group)
+    if resuming:   # a cell marked done whose chunks no longer read back is computed again
+        done &= ~st.verify(path)["damaged"]
     layout = _layout(group)
     todo = [r for r in p.blocks(block) if not done[r].all()]
     tasks = ((r, ([p.configs[c] for c in p.cells(r)], p.seeds, layout, record_rho, engine,
@@ -325,6 +329,11 @@ def sweep(cfg: RunConfig, store, workers: int | None = None, client=None,
             st.write_block(group, region, {k: v.reshape(shape + v.shape[1:])
                                            for k, v in arrays.items()})
             bar.update(int(np.prod(shape)))
+            if interrupt.requested():   # stop between blocks; leaving the loop cancels the rest
+                results.close()
+                raise interrupt.Interrupted(
+                    f"sweep stopped with {int(st.done_mask(group).sum())} of {done.size} cells "
+                    "done; run the same command again to resume")
     return st.open_sweep(path)
 
 

@@ -298,3 +298,18 @@ def test_verify_finds_a_damaged_chunk(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "0 damaged" not in out and "damaged" in out
     assert main(["verify", str(tmp_path / "none.zarr")]) == 2
+
+
+def test_plot_phase_on_a_damaged_store_is_one_line(tmp_path, capsys):
+    from .test_sweep import sweep_cfg
+
+    path = tmp_path / "s.zarr"
+    sn.sweep(sweep_cfg(), path, workers=1, quiet=True)
+    chunks = sorted(p for p in (path / "test_error").rglob("*")
+                    if p.is_file() and p.name != "zarr.json")
+    chunks[0].write_bytes(b"\x00garbage")
+    assert main(["plot", "phase", str(path), "-x", "data.mu_norm", "-y", "data.n",
+                 "-o", str(tmp_path / "p.png")]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "do not read back" in err and "Traceback" not in err
+    assert not (tmp_path / "p.png").exists()

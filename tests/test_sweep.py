@@ -264,3 +264,34 @@ def test_interrupted_sweep_keeps_finished_blocks_and_resumes(tmp_path, monkeypat
     resumed = sn.sweep(cfg, tmp_path / "s.zarr", workers=1, quiet=True).load()
     ref = sn.sweep(cfg, tmp_path / "r.zarr", workers=1, block=1, quiet=True).load()
     np.testing.assert_array_equal(resumed.test_loss.values, ref.test_loss.values)
+
+
+def test_resume_recomputes_a_damaged_cell(tmp_path):
+    """A chunk that no longer reads back is found on resume and its cells computed again."""
+    path = tmp_path / "s.zarr"
+    cfg = sweep_cfg()
+    ref = sn.sweep(cfg, path, workers=1, quiet=True).load()
+    chunks = sorted(p for p in (path / "test_error").rglob("*")
+                    if p.is_file() and p.name != "zarr.json")
+    chunks[0].write_bytes(b"\x00garbage")
+    assert st.verify(path)["damaged"].any()
+    again = sn.sweep(cfg, path, workers=1, quiet=True).load()
+    np.testing.assert_array_equal(again.test_error.values, ref.test_error.values)
+    assert not st.verify(path)["damaged"].any()
+
+
+def test_sweep_stops_between_blocks_on_request_and_resumes(tmp_path, monkeypatch):
+    """SIGINT/SIGTERM under handle_signals set the flag; the sweep keeps the blocks written,
+    cancels the rest, raises Interrupted, and the same call resumes to the full result."""
+    from signoise import interrupt
+
+    monkeypatch.setattr(interrupt, "requested", lambda: True)   # workers do not see this
+    cfg = sweep_cfg()
+    with pytest.raises(interrupt.Interrupted, match="resume"):
+        sn.sweep(cfg, tmp_path / "s.zarr", workers=2, block=1, quiet=True)
+    part = loaded(tmp_path / "s.zarr")
+    assert 1 <= int(part.done.sum()) < part.done.size
+    monkeypatch.setattr(interrupt, "requested", lambda: False)
+    resumed = sn.sweep(cfg, tmp_path / "s.zarr", workers=1, quiet=True).load()
+    ref = sn.sweep(cfg, tmp_path / "r.zarr", workers=1, block=1, quiet=True).load()
+    np.testing.assert_array_equal(resumed.test_loss.values, ref.test_loss.values)
