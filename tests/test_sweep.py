@@ -295,3 +295,64 @@ def test_sweep_stops_between_blocks_on_request_and_resumes(tmp_path, monkeypatch
     resumed = sn.sweep(cfg, tmp_path / "s.zarr", workers=1, quiet=True).load()
     ref = sn.sweep(cfg, tmp_path / "r.zarr", workers=1, block=1, quiet=True).load()
     np.testing.assert_array_equal(resumed.test_loss.values, ref.test_loss.values)
+
+
+def test_a_write_error_leaves_a_readable_store_that_resumes(tmp_path, monkeypatch):
+    """A full disk (ENOSPC) while writing the second block: the error reaches the caller, the
+    store still reads back (the first block done, the rest missing), and resuming completes it
+    to the uninterrupted result."""
+    import errno
+
+    cfg = sweep_cfg()
+    path = tmp_path / "s.zarr"
+    real, calls = st.write_block, {"n": 0}
+
+    def full_disk(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)
+    monkeypatch.setattr(st, "write_block", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        sn.sweep(cfg, path, workers=1, block=1, quiet=True)
+    health = st.verify(path)
+    assert int(health["done"].sum()) == 1 and not health["damaged"].any()
+    monkeypatch.setattr(st, "write_block", real)
+    resumed = sn.sweep(cfg, path, workers=1, quiet=True).load()
+    ref = sn.sweep(cfg, tmp_path / "r.zarr", workers=1, block=1, quiet=True).load()
+    np.testing.assert_array_equal(resumed.test_loss.values, ref.test_loss.values)
+
+
+def test_a_worker_killed_mid_block_leaves_a_store_that_resumes(tmp_path):
+    """SIGKILL of one worker process while blocks are running: the sweep fails (the pool is
+    broken), the store reads back with only whole blocks done, and resuming equals an
+    uninterrupted sweep."""
+    import multiprocessing as mp
+    import threading
+    from concurrent.futures.process import BrokenProcessPool
+
+    cfg = sweep_cfg({"data.mu_norm": [1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0],
+                     "data.n": [4, 5, 6, 8]}, seeds=3, train__steps=200)
+    path = tmp_path / "s.zarr"
+    killed = []
+
+    def killer():
+        deadline = time.time() + 60
+        while time.time() < deadline and not killed:
+            workers = mp.active_children()
+            if path.exists() and workers:
+                time.sleep(0.2)                            # a block is under way
+                os.kill(workers[0].pid, signal.SIGKILL)
+                killed.append(workers[0].pid)
+            time.sleep(0.02)
+    thread = threading.Thread(target=killer)
+    thread.start()
+    with pytest.raises(BrokenProcessPool):
+        sn.sweep(cfg, path, workers=2, block=1, quiet=True)
+    thread.join()
+    assert killed
+    health = st.verify(path)
+    assert not health["damaged"].any() and not health["done"].all()
+    resumed = sn.sweep(cfg, path, workers=1, quiet=True).load()
+    reference = sn.sweep(cfg, tmp_path / "ref.zarr", workers=1, block=1, quiet=True).load()
+    xr.testing.assert_identical(resumed, reference)
