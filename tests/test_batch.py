@@ -191,3 +191,25 @@ def test_runs_sharing_a_draw_equal_separate_draws(sampler, noise, bias):
         for var in COMPARED + ("test_loss", "grad_var_signal", "hessian_trace"):
             np.testing.assert_array_equal(ds[var].isel(run=b).values, one[var].values,
                                           err_msg=f"run {b} {var}")
+
+
+@pytest.mark.parametrize("name,params", [
+    ("gd", {}), ("sgd", {"b": 4}), ("msgd", {"s": 0.5}), ("label_noise_gd", {"p_step": 0.1}),
+    ("gr", {"lam": 0.01}), ("pegr", {"lam": 0.01}), ("fdgr", {"lam": 0.05}), ("sam", {"rho": 0.1}),
+    ("usam", {"rho": 0.1}), ("flooding", {"level": 0.1}), ("noisy_eval", {"s": 0.05}),
+    ("anti_pgd", {"s": 0.05}), ("lpg", {"alpha_pos": 0.5})])
+def test_every_divergent_algorithm_is_marked_and_never_scored(name, params):
+    """lr = 1e6 from a large init: every rule that can diverge stops, is marked, and has NaN
+    (not 0) errors and margins at and after the stop, in simulate and simulate_batch alike.
+    (clip bounds its step and cannot diverge.)"""
+    cfg = make_cfg(train__lr=1e6, model__sigma0=3.0, train__steps=60, train__record_every=5,
+                   data__flip=0.1).updated(
+        {"algorithm.name": name, **{f"algorithm.{k}": v for k, v in params.items()}})
+    seed = next(s for s in range(20)
+                if sn.simulate(cfg, seed=s, quiet=True).attrs["status"] == "diverged")
+    one = sn.simulate(cfg, seed=seed, quiet=True)
+    after = one.step >= int(one.stopped_at)
+    for var in ("train_error", "test_error", "test_error_clean", "margin_min", "train_loss"):
+        assert bool(one[var].where(after).isnull().all()), var
+    batch = sn.simulate_batch([cfg, cfg], [seed, seed])
+    np.testing.assert_array_equal(batch.test_error.isel(run=0).values, one.test_error.values)
