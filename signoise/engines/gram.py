@@ -78,11 +78,6 @@ def with_signal(inp: GramInputs, problem, mu_norm: float, isotropic: bool) -> Gr
     return replace(inp, G=G, Z0=Z0, Gt=Gt)
 
 
-def init_state(inp: GramInputs):
-    """β = 0 and the initial biases."""
-    return np.zeros_like(inp.Z0), inp.b0.copy()
-
-
 def noise_factor(G):
     """F with F Fᵀ = G (symmetric square root; G may be singular, e.g. ‖μ‖ = 0)."""
     lam, U = np.linalg.eigh(G)
