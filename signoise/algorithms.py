@@ -149,12 +149,14 @@ _register(name="clip", code=CLIP,
                                     "max_norm")})
 _register(name="noisy_eval", code=NOISY_EVAL, stochastic=True,
           update="W ← W − η ∇L(W + ζ), ζ ~ N(0, s² I) on every weight (biases too), fresh each step; "
-                 "layerwise: only the block W_{+1} (even steps) or W_{−1} (odd steps) is perturbed. "
-                 "The noise is not scaled by 1/√blocks (the authors' code does)",
+                 "layerwise: one layer per step, the filters (and biases) on even steps and a trained "
+                 "readout on odd ones; with a fixed readout there is one trained layer, so layerwise "
+                 "equals all-weights noise. The noise is not scaled by 1/√layers (the authors' code "
+                 "scales the all-weights noise by 1/√blocks)",
           reference="Orvieto, Raj, Kersting, Bach, Explicit regularization in overparametrized models via "
                     "noise injection, AISTATS 2023, arXiv:2206.04613",
           params={"s": _NOISE,
-                  "layerwise": Param(Bool(), False, "perturb one block per step, cyclically",
+                  "layerwise": Param(Bool(), False, "perturb one layer per step, alternately",
                                      "layerwise")})
 _register(name="anti_pgd", code=ANTI_PGD, stochastic=True,
           update="W ← W − η g + (ζ_{t+1} − ζ_t); signoise trains and records z_t = W_t − ζ_t, which "
@@ -184,10 +186,19 @@ _register(name="lpg", code=LPG,
 CURVATURE_CODES = (GR, PEGR)
 
 
+class Readout(IntEnum):
+    """How the kernels treat the second layer (``prm.readout``)."""
+
+    SCALAR = 0       # ±a for every filter: the model of Cao et al., today's arithmetic
+    PER_FILTER = 1   # a (2, m) array a_{j,r}, not trained (a random fixed readout)
+    TRAINED = 2      # a_{j,r} trained with the filters
+
+
 def _run_dtype():
     """The kernels' run record: the run's scalars, then every algorithm parameter by field."""
     fields = {"code": np.int64, "q": np.float64, "a": np.float64, "lr": np.float64,
-              "loss_threshold": np.float64, "use_bias": np.bool_}
+              "loss_threshold": np.float64, "use_bias": np.bool_,
+              "readout": np.int64}
     for algo in ALGORITHMS.values():
         for p in algo.params.values():
             if fields.setdefault(p.field, p.dtype) is not p.dtype:
@@ -211,6 +222,8 @@ def run_record(cfg) -> np.ndarray:
     rec["lr"] = cfg.train.lr
     rec["loss_threshold"] = cfg.train.loss_threshold or 0.0
     rec["use_bias"] = cfg.model.bias
+    rec["readout"] = (Readout.TRAINED if cfg.model.readout == "trainable" else
+                      Readout.PER_FILTER if cfg.model.per_filter_readout else Readout.SCALAR)
     for key, p in algo.params.items():
         value = cfg.algorithm.params[key]
         rec[p.field] = cfg.data.n if (key == "b" and value is None) else p.encode(value)
@@ -221,6 +234,10 @@ def check_against_config(name: str, params: dict, cfg) -> None:
     """Checks that need the rest of the config (e.g. b <= n, q >= 2 for curvature rules)."""
     if name == "sgd" and params["b"] is not None and params["b"] > cfg.data.n:
         reject("algorithm.b", params["b"], f"an integer in [1, data.n = {cfg.data.n}]")
+    if ALGORITHMS[name].code in CURVATURE_CODES and cfg.model.per_filter_readout:
+        reject("model.readout", cfg.model.readout, f"'fixed' with readout_init 'constant' for "
+               f"algorithm {name!r} (its closed form is derived for the fixed readout)",
+               context=f"with model.readout_init = {cfg.model.readout_init!r}")
     if ALGORITHMS[name].code in CURVATURE_CODES and 1.0 < cfg.model.q < 2.0:
         reject("model.q", cfg.model.q, f"1 or q >= 2 for algorithm {name!r} (its gradient "
                "needs σ''(z) = q(q−1) z^(q−2), unbounded as z → 0⁺ when 1 < q < 2)")

@@ -104,6 +104,13 @@ class ModelSpec(_Section):
     for "sum", times 1/2 for ``patch_pool = "mean"`` (the Kou et al. code, SPEC §7).
     ``init``: "gaussian" N(0, σ0²) weights; "uniform" U(−1/√d, 1/√d) (PyTorch's default).
     ``bias``: a trainable bias per filter (initialised like the weights; zero if gaussian).
+
+    ``readout``: "fixed" keeps the second layer at ±a (the model of Cao et al.); "trainable"
+    trains the readout weights a_{j,r} of F_j = Σ_r a_{j,r} Σ_p σ(⟨w_{j,r}, x^(p)⟩ + b_{j,r})
+    with the filters (SPEC §2). ``readout_init``: "constant" a_{j,r} = a (the mean-field
+    scaling 1/m of Cao et al.); "gaussian" a_{j,r} ~ N(0, 1/m) and "sign" a_{j,r} = ±1/√m with
+    a fair random sign (the standard 1/√m scaling of a two-layer network, the setting of
+    Orvieto et al.'s width analysis), each times 1/2 with ``patch_pool = "mean"``.
     """
 
     _name = "model"
@@ -114,12 +121,20 @@ class ModelSpec(_Section):
     bias: bool = _f(False, Bool())
     filter_pool: str = _f("mean", Choice(("mean", "sum")))
     patch_pool: str = _f("sum", Choice(("sum", "mean")))
+    readout: str = _f("fixed", Choice(("fixed", "trainable")), "train the second layer too")
+    readout_init: str = _f("constant", Choice(("constant", "gaussian", "sign")),
+                           "initial second-layer weights a_{j,r}")
 
     @property
     def readout_scale(self) -> float:
         """The readout scale a of F_j."""
         return (1.0 / self.m if self.filter_pool == "mean" else 1.0) * (
             0.5 if self.patch_pool == "mean" else 1.0)
+
+    @property
+    def per_filter_readout(self) -> bool:
+        """Whether the kernels need the (2, m) readout a_{j,r} instead of the scalar a."""
+        return self.readout == "trainable" or self.readout_init != "constant"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 from .constraints import reject
 
 #: Spawn keys of the independent random streams of one run.
-STREAM_DATA, STREAM_TEST, STREAM_INIT, STREAM_ALGO = 0, 1, 2, 3
+STREAM_DATA, STREAM_TEST, STREAM_INIT, STREAM_ALGO, STREAM_READOUT = 0, 1, 2, 3, 4
 
 
 def rng_for(seed: int, stream: int) -> np.random.Generator:
@@ -143,3 +143,20 @@ def sample_problem(cfg, seed: int | None = None) -> Problem:
     b0 = w[:, :, -1].copy() if model.bias else np.zeros((2, model.m))
     return Problem.trusted(mu=mu, xi=xi, y=y, y_true=y_true, w0=np.ascontiguousarray(w[:, :, :-1]),
                            xi_test=xi_test, y_test=y_test, y_true_test=y_true_test, b0=b0)
+
+
+def initial_readout(model, seed: int) -> np.ndarray:
+    """The second-layer weights a_{j,r} at step 0, (2, m) (SPEC §2; ``model.readout_init``).
+
+    "constant": a (the model's readout scale); "gaussian": N(0, 1/m); "sign": ±1/√m with fair
+    random signs; the random ones times 1/2 with ``patch_pool = "mean"``. Drawn from the run's
+    own readout stream, so the data, the filters and the algorithm noise do not move.
+    """
+    shape = (2, model.m)
+    if model.readout_init == "constant":
+        return np.full(shape, model.readout_scale)
+    scale = (0.5 if model.patch_pool == "mean" else 1.0) / np.sqrt(model.m)
+    rng = rng_for(int(seed), STREAM_READOUT)
+    if model.readout_init == "gaussian":
+        return scale * rng.standard_normal(shape)
+    return scale * np.where(rng.random(shape) < 0.5, -1.0, 1.0)

@@ -20,13 +20,24 @@ def metrics(H, y, ft, y_t, y_true_t, K, xmu, mu2, q, a, out):
     """Fill ``out`` with :data:`METRICS` from the training pre-activations ``H`` and the test
     outputs ``ft`` (a 0-1 error counts y·f ≤ 0 as wrong)."""
     n = y.shape[0]
-    nt = y_t.shape[0]
     f = np.empty(n)
     loss = np.empty(n)
     d1 = np.empty(n)
     d2 = np.empty(n)
     outputs(H, q, a, f)
     margin_terms(f, y, loss, d1, d2)
+    scores(f, y, loss, ft, y_t, y_true_t, out)
+    blocks = np.empty((n, 2, 2))
+    patch_sqnorm_blocks(K, blocks)
+    diagnostics(H, y, d1, d2, K, blocks, xmu, mu2, q, a, out[7:])
+
+
+@njit(cache=True)
+def scores(f, y, loss, ft, y_t, y_true_t, out):
+    """:data:`METRICS` 0–6 (losses, errors, margins) from the training outputs ``f`` with
+    their losses ``loss`` and the test outputs ``ft``."""
+    n = y.shape[0]
+    nt = y_t.shape[0]
     out[0] = loss.sum() / n
     err = 0.0
     mmin = np.inf
@@ -50,12 +61,31 @@ def metrics(H, y, ft, y_t, y_true_t, K, xmu, mu2, q, a, out):
     out[4] = clean / nt
     out[5] = mmin
     out[6] = mmax
-    blocks = np.empty((n, 2, 2))
-    patch_sqnorm_blocks(K, blocks)
-    diagnostics(H, y, d1, d2, K, blocks, xmu, mu2, q, a, out[7:])
 
 
-_BLAS = None
+@njit(cache=True)
+def signal_variance(Q, xmu, mu2):
+    """The signal part of the pattern-learning variance: per filter, the variance over i of
+    a_i = ⟨g_i, μ⟩/‖μ‖ with g_i = n Σ_p Q[.,.,i,p] x_i^(p), summed over filters (0 if μ = 0).
+
+    Two passes (the mean first): E a² − (E a)² cancels when every example pushes along μ
+    alike, the signal-learning regime.
+    """
+    _, m, n, _ = Q.shape
+    signal = 0.0
+    if mu2 > 0.0:
+        along = np.empty(n)
+        for j in range(2):
+            for r in range(m):
+                mean = 0.0
+                for i in range(n):
+                    along[i] = n * (Q[j, r, i, 0] * xmu[2 * i] + Q[j, r, i, 1] * xmu[2 * i + 1])
+                    mean += along[i] / n
+                var = 0.0
+                for i in range(n):
+                    var += (along[i] - mean) ** 2 / n
+                signal += var / mu2
+    return signal
 
 
 @njit(cache=True)
@@ -86,22 +116,7 @@ def diagnostics(H, y, d1, d2, K, blocks, xmu, mu2, q, a, out):
                 for p in range(2):
                     curv += cj * d2act(H[j, r, i, p], q) * blocks[i, p, p]
         trace += (d2[i] * T + d1[i] * y[i] * curv) / n
-    signal = 0.0
-    if mu2 > 0.0:
-        # per filter: a_i = ⟨g_i, μ⟩/‖μ‖ with g_i = n Σ_p Q[.,.,i,p] x_i^(p); its variance over
-        # i in two passes (the mean first): E a² − (E a)² cancels when every example pushes
-        # along μ alike, the signal-learning regime
-        along = np.empty(n)
-        for j in range(2):
-            for r in range(m):
-                mean = 0.0
-                for i in range(n):
-                    along[i] = n * (Q[j, r, i, 0] * xmu[2 * i] + Q[j, r, i, 1] * xmu[2 * i + 1])
-                    mean += along[i] / n
-                var = 0.0
-                for i in range(n):
-                    var += (along[i] - mean) ** 2 / n
-                signal += var / mu2
+    signal = signal_variance(Q, xmu, mu2)
     out[0] = g2
     out[1] = gi2
     out[2] = gi2 - g2

@@ -15,7 +15,8 @@ def needs_eval_noise(code) -> bool:
 def draw_inputs(prm, rng: np.random.Generator, t0: int, k: int, n: int, m: int, width: int):
     """Random inputs of steps t0 .. t0+k−1, drawn outside the kernels (DESIGN.md principle 4).
 
-    ``prm``: the run record (:func:`~signoise.algorithms.run_record`). Returns ``(omega_t
+    ``prm``: the run record (:func:`~signoise.algorithms.run_record`); ``width``: the engine's
+    noise draws per filter (its ``noise_width``). Returns ``(omega_t
     (k|0, n), ysign_t (k|0, n), zeta_t (k|0, 2, m, width))``: per-step example weights (sgd,
     msgd), label signs (label_noise_gd), and Gaussian weight noise already scaled (noisy_eval,
     anti_pgd, pgd: s; grad_noise: −η s). Draws fill arrays in step order, so the numbers do not
@@ -45,7 +46,10 @@ def draw_inputs(prm, rng: np.random.Generator, t0: int, k: int, n: int, m: int, 
     elif code in (A.NOISY_EVAL, A.ANTI_PGD, A.PGD, A.GRAD_NOISE):
         s = prm["noise_std"]
         zeta = (-prm["lr"] * s if code == A.GRAD_NOISE else s) * rng.standard_normal((k, 2, m, width))
-        if code == A.NOISY_EVAL and prm["layerwise"]:   # layerwise: block (t mod 2) only
-            steps = t0 + np.arange(k)
-            zeta[np.arange(k), 1 - steps % 2] = 0.0
+        if code == A.NOISY_EVAL and prm["layerwise"] and prm["readout"] == A.Readout.TRAINED:
+            # one layer per step (SPEC §4): the filters and biases on even steps, the readout
+            # (the last column) on odd ones; with a fixed readout every weight is one layer
+            odd = (t0 + np.arange(k)) % 2 == 1
+            zeta[~odd, :, :, -1] = 0.0
+            zeta[odd, :, :, :-1] = 0.0
     return omega, ysign, zeta

@@ -18,7 +18,7 @@ import numpy as np
 from . import algorithms as A
 from . import interrupt
 from .algorithms import ALGORITHMS, run_record
-from .data import STREAM_ALGO, Problem, rng_for, sample_problem
+from .data import STREAM_ALGO, Problem, initial_readout, rng_for, sample_problem
 from .diagnostics import METRICS
 from .draws import draw_inputs
 from .engines import CONVERGED, DIVERGED, RUNNING, get_engine
@@ -48,7 +48,12 @@ class Run:
     problem: Problem
     inputs: object
     params: np.ndarray         # run_record(cfg): the kernels' parameters
+    readout: np.ndarray | None = None   # (2, m) initial a_{j,r} (None: the scalar readout)
     _rng: np.random.Generator | None = None
+
+    def __post_init__(self):
+        if self.readout is None and self.cfg.model.per_filter_readout:
+            self.readout = initial_readout(self.cfg.model, self.seed)
 
     @property
     def rng(self) -> np.random.Generator:
@@ -160,6 +165,7 @@ class Records:
     rho: np.ndarray | None    # (B, S, 2, m, n) when record_rho == "full"
     rho_summary: np.ndarray   # (B, S, 3): max ρ̄, min ρ̲, mean_i max_r ρ̄
     residual: np.ndarray | None  # (B, S, 2, m), weights engine
+    readout: np.ndarray | None   # (B, S, 2, m) a_{j,r}, when some run has a per-filter readout
     status: np.ndarray        # (B,) RUNNING (finished), DIVERGED, CONVERGED, INTERRUPTED
     stopped_at: np.ndarray    # (B,) the step each run reached
     state: dict               # name -> (B, ...) the final state (for continuing)
@@ -181,8 +187,18 @@ _NOISE_CODES = (A.NOISY_EVAL, A.ANTI_PGD, A.PGD, A.GRAD_NOISE)
 
 def make_batch(runs, engine, backend="numba", dtype=None):
     """The engine's Batch of ``runs``: compiled (``backend = "numba"``) or array-API."""
+    per_filter = [r for r in runs if r.readout is not None]
     if backend in (None, "numba"):
-        return get_engine(engine).Batch([r.inputs for r in runs], [r.params for r in runs])
+        readouts = None if not per_filter else [
+            r.readout if r.readout is not None else np.full((2, r.cfg.model.m), r.params[0]["a"])
+            for r in runs]
+        return get_engine(engine).Batch([r.inputs for r in runs], [r.params for r in runs],
+                                        readouts)
+    if per_filter:
+        m = per_filter[0].cfg.model
+        reject("model.readout", m.readout, "'fixed' with readout_init 'constant' on backend "
+               f"{backend!r} (the array-API engine has the fixed readout only; use backend "
+               "'numba')", context=f"with model.readout_init = {m.readout_init!r}")
     if engine != "gram":
         reject("backend", backend, "'numba' with engine 'weights' (the array-API engine "
                "works in coefficient space: engine 'gram')")
@@ -258,6 +274,8 @@ def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = Fals
     rho = np.full((B, S, 2, m, n), np.nan) if record_rho == "full" else None
     summary = np.full((B, S, 3), np.nan)
     residual = np.full((B, S, 2, m), np.nan) if engine == "weights" else None
+    readout = (np.full((B, S, 2, m), np.nan) if any(r.readout is not None for r in runs)
+               else None)
     status = np.full(B, RUNNING, np.int64)
     stopped_at = np.full(B, t0, np.int64)
     active = np.ones(B, np.bool_)
@@ -277,6 +295,8 @@ def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = Fals
             summary[:, k] = np.stack(rho_summaries(rh, y), axis=-1)
             if residual is not None:
                 residual[:, k] = res
+            if readout is not None:
+                readout[:, k] = batch.ro
         # a state whose loss overflows diverged here, even if no step saw it
         bad = active & ~(np.isfinite(out[:, 0]) & np.isfinite(g).all(axis=(1, 2)))
         status[bad], stopped_at[bad], active[bad] = DIVERGED, t, False
@@ -313,14 +333,17 @@ def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = Fals
                                                       summary[:, :k])
                     rho = None if rho is None else rho[:, :k]
                     residual = None if residual is None else residual[:, :k]
+                    readout = None if readout is None else readout[:, :k]
                     S = k
             for kk in range(k, S):  # every run stopped early: later records repeat the last
                 record(kk, int(steps[kk]))
     finally:
         numba.set_num_threads(threads)
-    _nan_after_divergence(steps, status, stopped_at, metrics, gamma, rho, summary, residual)
+    _nan_after_divergence(steps, status, stopped_at, metrics, gamma, rho, summary, residual,
+                          readout)
     state = {name: np.array(v, copy=True) for name, v in batch.get_state().items()}
-    return Records(steps, metrics, gamma, rho, summary, residual, status, stopped_at, state,
+    return Records(steps, metrics, gamma, rho, summary, residual, readout, status, stopped_at,
+                   state,
                    [r.rng_state() for r in runs],
                    advice + _warnings(runs, metrics, status))
 

@@ -32,6 +32,7 @@ LONG_NAMES = {
     "grad_var_signal": "its part along μ", "grad_var_noise": "its part orthogonal to μ",
     "hessian_trace": "Tr ∇²L_S (for 1 < q < 2 its pointwise value, where σ'' exists)",
     "residual_norm": "‖W − W0 − projection on span{μ, ξ_i}‖",
+    "readout": "second-layer weight a_{j,r} (F_j = Σ_r a_{j,r} Σ_p σ)",
     "stopped_at": "the step the run reached", "diverged": "loss or weights became NaN/inf",
 }
 
@@ -61,7 +62,7 @@ def build(rec: Records, runs: list, engine: str, backend: str = "numba") -> xr.D
     })
     for name, value in rec.state.items():
         dims = {"beta": ("run", "j", "r", "basis"), "W": ("run", "j", "r", "dim"),
-                "bias": ("run", "j", "r")}[name]
+                "bias": ("run", "j", "r"), "readout": ("run", "j", "r")}[name]
         data[f"state_{name}"] = (dims, value)
     coords = {"step": rec.steps, "j": np.array([1, -1]), "r": np.arange(m), "i": np.arange(n),
               "seed": ("run", np.array([r.seed for r in runs], dtype=np.int64))}
@@ -94,6 +95,8 @@ def recorded(rec: Records):
         yield "rho", (("run", "step", "j", "r", "i"), rec.rho)
     if rec.residual is not None:
         yield "residual_norm", (("run", "step", "j", "r"), rec.residual)
+    if rec.readout is not None:
+        yield "readout", (("run", "step", "j", "r"), rec.readout)
 
 
 def single(ds: xr.Dataset, cfg) -> xr.Dataset:

@@ -49,6 +49,18 @@ def _lpg_weights(y, loss, prm, omega):
 
 
 @njit(cache=True)
+def example_weights(prm, y, loss, ysign, omega_in, ys, omega):
+    """The step's labels ``ys`` (y, or y times the per-step signs of label_noise_gd) and
+    example weights ``omega`` (1/n, the per-step draws of sgd/msgd, or lpg's weights)."""
+    n = y.shape[0]
+    for i in range(n):
+        ys[i] = y[i] * ysign[i] if ysign.shape[0] else y[i]
+        omega[i] = omega_in[i] if omega_in.shape[0] else 1.0 / n
+    if prm.code == LPG:
+        _lpg_weights(y, loss, prm, omega)
+
+
+@njit(cache=True)
 def step_coef(prm, H, dHn, K, blocks, y, ysign, omega_in, f, loss, d1, d2, ys, omega, Hs, dH, Q,
               Qs):
     """Fill Q with the update direction of the run's algorithm (``prm``, a run record of
@@ -65,11 +77,7 @@ def step_coef(prm, H, dHn, K, blocks, y, ysign, omega_in, f, loss, d1, d2, ys, o
     margin_terms(f, y, loss, d1, d2)
     L = loss.sum() / n
 
-    for i in range(n):
-        ys[i] = y[i] * ysign[i] if ysign.shape[0] else y[i]
-        omega[i] = omega_in[i] if omega_in.shape[0] else 1.0 / n
-    if code == LPG:
-        _lpg_weights(y, loss, prm, omega)
+    example_weights(prm, y, loss, ysign, omega_in, ys, omega)
     if code == LABEL_NOISE_GD:
         margin_terms(f, ys, loss, d1, d2)
 

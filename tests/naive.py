@@ -105,3 +105,22 @@ def pegr_objective(W, b, prob, q, a, lam, use_bias):
     gs = example_grads(W, b, prob, q, a)
     pen = np.mean([np.sum(gW ** 2) + use_bias * np.sum(gb ** 2) for gW, gb in gs])
     return train_loss(W, b, prob, q, a) + 0.5 * lam * pen
+
+
+# A trained second layer (SPEC §2): f = Σ_j s_j Σ_r a_{j,r} Σ_p σ(⟨w_{j,r}, x_p⟩ + b_{j,r}) -----
+def network_ro(W, b, A, x_patches, q):
+    total = 0.0
+    for j, sign in ((0, 1.0), (1, -1.0)):
+        for r in range(W.shape[1]):
+            for x in x_patches:
+                total += sign * A[j, r] * act(float(np.dot(W[j, r], x)) + b[j, r], q)
+    return total
+
+
+def weighted_loss_ro(W, b, A, prob, q, omega=None, y=None):
+    """Σ_i ω_i ℓ(y_i f(x_i)) with the per-filter readout A (ω = 1/n, observed y by default)."""
+    n = prob.xi.shape[0]
+    omega = np.full(n, 1.0 / n) if omega is None else omega
+    y = prob.y if y is None else y
+    return sum(omega[i] * loss_fn(y[i] * network_ro(W, b, A, patches(prob, i), q))
+               for i in range(n))

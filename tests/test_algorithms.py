@@ -192,7 +192,8 @@ def kernel_step(cfg, prob, omega=None, ysign=None, eps=None):
     K = inp.X @ inp.X.T
     W, b = prob.w0.copy(), prob.b0.copy()
     as_rows = lambda x, shape: np.empty((0,) + shape) if x is None else x[None]  # noqa: E731
-    weights.advance(inp.X, K, inp.y, W, b, prm, 1, as_rows(omega, (n,)), as_rows(ysign, (n,)),
+    ro = np.full((2, m), prm["a"])
+    weights.advance(inp.X, K, inp.y, W, b, ro, prm, 1, as_rows(omega, (n,)), as_rows(ysign, (n,)),
                     as_rows(eps, (2, m, d + 1)))
     return (W - prob.w0).ravel()
 

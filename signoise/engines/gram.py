@@ -18,7 +18,9 @@ from numba import njit, prange
 from ..activation import act
 from ..diagnostics import METRICS, metrics
 from ..draws import draw_inputs, needs_eval_noise
+from ..algorithms import Readout
 from ..preacts import is_finite, lincomb, patch_sqnorm_blocks
+from ..readout import metrics_ro, step_coef_ro
 from ..steps import step_coef
 from . import CONVERGED, DIVERGED, RUNNING
 
@@ -130,10 +132,11 @@ def apply_coef(Q, y_true, step, use_bias, beta, bias):
 
 @njit(cache=True)
 def noise_preacts(zeta, F, y_true, use_bias, dHn):
-    """⟨ζ_{j,r}, x_i^(p)⟩ (+ the bias noise) from the draws ``zeta`` (2, m, n+2): s times
-    standard normals, mapped through F (F Fᵀ = G) to have covariance s² G."""
-    two, m, width = zeta.shape
-    k = width - 1
+    """⟨ζ_{j,r}, x_i^(p)⟩ (+ the bias noise) from the draws ``zeta`` (2, m, n+2 [+1]): s times
+    standard normals, mapped through F (F Fᵀ = G) to have covariance s² G (then the bias's,
+    then, with a trained readout, the readout's)."""
+    two, m, _ = zeta.shape
+    k = F.shape[0]
     u = np.dot(zeta[:, :, :k].copy().reshape(two * m, k), F.T)
     for j in range(2):
         for r in range(m):
@@ -144,8 +147,11 @@ def noise_preacts(zeta, F, y_true, use_bias, dHn):
 
 
 @njit(cache=True)
-def advance(G, Z0, y, y_true, beta, bias, prm, nsteps, omega_t, ysign_t, zeta_t, F):
+def advance(G, Z0, y, y_true, beta, bias, ro, prm, nsteps, omega_t, ysign_t, zeta_t, F):
     """Run up to ``nsteps`` steps in place. Returns (steps done, status).
+
+    ``ro`` (2, m): the readout a_{j,r}, read when ``prm.readout`` is not SCALAR and trained
+    in place when it is TRAINED (:mod:`signoise.readout`).
 
     Stops, before stepping, when the training loss is non-finite (DIVERGED) or below
     ``prm.loss_threshold`` (CONVERGED; 0 never stops). A step that makes β non-finite also
@@ -166,20 +172,32 @@ def advance(G, Z0, y, y_true, beta, bias, prm, nsteps, omega_t, ysign_t, zeta_t,
     blocks = np.empty((n, 2, 2))
     patch_sqnorm_blocks(K, blocks)
     none = np.empty(0)
+    scalar = prm.readout == Readout.SCALAR
+    trained = prm.readout == Readout.TRAINED
+    gA, gAs, ros, dAn = (np.zeros((2, m)), np.zeros((2, m)), np.zeros((2, m)),
+                         np.zeros((2, m)))
     for t in range(nsteps):
         preacts(G, Z0, beta, bias, y_true, Z, H)
         if zeta_t.shape[0]:
             noise_preacts(zeta_t[t], F, y_true, prm.use_bias, dHn)
-        L = step_coef(prm, H, dHn, K, blocks, y,
-                      ysign_t[t] if ysign_t.shape[0] else none,
-                      omega_t[t] if omega_t.shape[0] else none,
-                      f, loss, d1, d2, ys, omega, Hs, dH, Q, Qs)
+            if trained:
+                dAn[...] = zeta_t[t, :, :, k + 1]
+        ysign = ysign_t[t] if ysign_t.shape[0] else none
+        omega_in = omega_t[t] if omega_t.shape[0] else none
+        if scalar:
+            L = step_coef(prm, H, dHn, K, blocks, y, ysign, omega_in,
+                          f, loss, d1, d2, ys, omega, Hs, dH, Q, Qs)
+        else:
+            L = step_coef_ro(prm, H, ro, dHn, dAn, K, y, ysign, omega_in, f, loss, d1, d2,
+                             ys, omega, Hs, dH, Q, Qs, gA, gAs, ros)
         if not np.isfinite(L):
             return t, DIVERGED
         if L < prm.loss_threshold:
             return t, CONVERGED
         apply_coef(Q, y_true, -prm.lr, prm.use_bias, beta, bias)
-        if not (is_finite(beta) and is_finite(bias)):
+        if trained:
+            lincomb(ro, 1.0, ro, -prm.lr, gA)
+        if not (is_finite(beta) and is_finite(bias) and is_finite(ro)):
             return t + 1, DIVERGED
     return nsteps, RUNNING
 
@@ -212,7 +230,31 @@ def test_outputs(Z, Zt, Z0t, bias, y_true_t, q, a, ft):
 
 
 @njit(cache=True)
-def evaluate_kernel(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, beta, bias, prm, out):
+def test_outputs_ro(Z, Zt, Z0t, bias, ro, y_true_t, q, ft):
+    """:func:`test_outputs` with per-filter readout weights a_{j,r}
+    (:func:`signoise.readout.outputs_ro`'s arithmetic on the test pre-activations)."""
+    two, m, _ = Z.shape
+    nt = ft.shape[0]
+    zero = Zt.shape[0] == 0
+    ft[:] = 0.0
+    acc = np.zeros(nt)
+    for j in range(2):
+        sj = 1.0 if j == 0 else -1.0
+        for r in range(m):
+            b = bias[j, r]
+            pos = act(Z[j, r, 0] + b, q)
+            neg = act(-Z[j, r, 0] + b, q)
+            z0 = Z0t[j, r]
+            for t in range(nt):
+                h = (0.0 + z0[t] if zero else Zt[j * m + r, t] + z0[t]) + b
+                acc[t] = (pos if y_true_t[t] > 0.0 else neg) + act(h, q)
+            c = sj * ro[j, r]
+            for t in range(nt):
+                ft[t] += c * acc[t]
+
+
+@njit(cache=True)
+def evaluate_kernel(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, beta, bias, ro, prm, out):
     """:data:`~signoise.diagnostics.METRICS` of the state (β, bias), train and test."""
     q, a = prm.q, prm.a
     two, m, k = Z0.shape
@@ -225,14 +267,22 @@ def evaluate_kernel(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, beta, bias, prm, o
     else:
         Zt = np.dot(beta.reshape(two * m, k), Gt)
     ft = np.empty(y_t.shape[0])
-    test_outputs(Z, Zt, Z0t, bias, y_true_t, q, a, ft)
+    scalar = prm.readout == Readout.SCALAR
+    if scalar:
+        test_outputs(Z, Zt, Z0t, bias, y_true_t, q, a, ft)
+    else:
+        test_outputs_ro(Z, Zt, Z0t, bias, ro, y_true_t, q, ft)
     K = np.empty((2 * n, 2 * n))
     patch_gram(G, y_true, prm.use_bias, K)
     xmu = np.empty(2 * n)
     for i in range(n):
         xmu[2 * i] = y_true[i] * G[0, 0]
         xmu[2 * i + 1] = G[i + 1, 0]
-    metrics(H, y, ft, y_t, y_true_t, K, xmu, G[0, 0], q, a, out)
+    if scalar:
+        metrics(H, y, ft, y_t, y_true_t, K, xmu, G[0, 0], q, a, out)
+    else:
+        metrics_ro(H, ro, prm.readout == Readout.TRAINED, y, ft, y_t, y_true_t, K, xmu,
+                   G[0, 0], q, out)
 
 
 @njit(cache=True)
@@ -254,7 +304,7 @@ class Batch:
     depend on the batch it is in or on the thread count. All runs share n, m and n_test.
     """
 
-    def __init__(self, inputs: list, params: list):
+    def __init__(self, inputs: list, params: list, readouts: list | None = None):
         B = len(inputs)
         first = inputs[0]
         for name in ("G", "Z0", "b0", "y", "y_true"):
@@ -276,6 +326,7 @@ class Batch:
         self.beta = np.zeros_like(self.Z0)
         self.bias = self.b0.copy()
         self.prm = np.concatenate(params)
+        self.ro = _readouts(readouts, self.prm, self.Z0.shape[2])
         # the noise factor F (F Fᵀ = G) only where the rule draws weight noise; zeros elsewhere
         self.F = np.zeros_like(self.G)
         for b, code in enumerate(self.prm["code"]):
@@ -284,8 +335,9 @@ class Batch:
 
     @property
     def noise_width(self):
-        """Gaussian weight-noise draws per filter: one per basis vector, one for the bias."""
-        return [self.G.shape[1] + 1] * self.G.shape[0]
+        """Gaussian weight-noise draws per filter: one per basis vector, one for the bias, one
+        for a trained readout weight."""
+        return [self.G.shape[1] + 1 + (p == Readout.TRAINED) for p in self.prm["readout"]]
 
     def advance(self, nsteps, omega, ysign, zeta, active):
         """Advance the ``active`` runs by up to ``nsteps``; returns (done, status) per run.
@@ -296,7 +348,8 @@ class Batch:
         B, n = self.y.shape
         done, status = np.zeros(B, np.int64), np.zeros(B, np.int64)
         kernel = advance_batch if _parallel(B) else advance_runs
-        kernel(self.G, self.Z0, self.y, self.y_true, self.beta, self.bias, self.prm, nsteps,
+        kernel(self.G, self.Z0, self.y, self.y_true, self.beta, self.bias, self.ro, self.prm,
+               nsteps,
                _stack(omega, 1.0 / n), _stack(ysign, 1.0), _stack(zeta, 0.0), self.F, active,
                done, status)
         return done, status
@@ -305,7 +358,7 @@ class Batch:
         """Fill ``out`` (B, len(METRICS)) with every run's metrics."""
         kernel = evaluate_batch if _parallel(self.G.shape[0]) else evaluate_runs
         kernel(self.G, self.Z0, self.y, self.y_true, self.Gt, self.Z0t, self.y_t, self.y_true_t,
-               self.test_of, self.beta, self.bias, self.prm, out)
+               self.test_of, self.beta, self.bias, self.ro, self.prm, out)
 
     def coefficients(self):
         """(γ (B, 2, m), ρ (B, 2, m, n), None): γ = j β_0 ‖μ‖², ρ_i = β_i ‖ξ_i‖² (no residual)."""
@@ -314,12 +367,25 @@ class Batch:
         return gamma, self.beta[:, :, :, 1:] * sq[:, None, None, 1:], None
 
     def get_state(self):
-        """The state a run continues from: β (B, 2, m, n+1) and the biases (B, 2, m)."""
-        return {"beta": self.beta, "bias": self.bias}
+        """The state a run continues from: β (B, 2, m, n+1), the biases (B, 2, m) and, for
+        a per-filter readout, a_{j,r} (B, 2, m)."""
+        state = {"beta": self.beta, "bias": self.bias}
+        if (self.prm["readout"] != Readout.SCALAR).any():
+            state["readout"] = self.ro
+        return state
 
     def set_state(self, state):
         self.beta[...] = state["beta"]
         self.bias[...] = state["bias"]
+        if "readout" in state:
+            self.ro[...] = state["readout"]
+
+
+def _readouts(readouts, prm, m):
+    """(B, 2, m) readout weights: the given ones, else the scalar a of each run."""
+    if readouts is None:
+        return np.ascontiguousarray(np.broadcast_to(prm["a"][:, None, None], (len(prm), 2, m)))
+    return np.stack([np.asarray(r, dtype=np.float64) for r in readouts])
 
 
 def _parallel(runs: int) -> bool:
@@ -346,9 +412,9 @@ class Runner:
     ``evaluate()``, ``coefficients()``. ``params``: :func:`~signoise.algorithms.run_record` of
     the config. Random inputs come from ``rng`` in step order."""
 
-    def __init__(self, inp: GramInputs, params, rng):
+    def __init__(self, inp: GramInputs, params, rng, readout=None):
         self.inp, self.params, self.rng = inp, params, rng
-        self.batch = Batch([inp], [params])
+        self.batch = Batch([inp], [params], None if readout is None else [readout])
         self.t = 0
 
     @property
@@ -361,7 +427,8 @@ class Runner:
 
     def advance(self, nsteps):
         n, m = self.inp.y.shape[0], self.inp.Z0.shape[1]
-        omega, ysign, zeta = draw_inputs(self.params[0], self.rng, self.t, nsteps, n, m, n + 2)
+        omega, ysign, zeta = draw_inputs(self.params[0], self.rng, self.t, nsteps, n, m,
+                                         self.batch.noise_width[0])
         done, status = self.batch.advance(nsteps, [omega], [ysign], [zeta], np.ones(1, np.bool_))
         self.t += int(done[0])
         return int(done[0]), int(status[0])
@@ -378,8 +445,8 @@ class Runner:
 
 
 @njit(cache=True, parallel=True)
-def advance_batch(G, Z0, y, y_true, beta, bias, prm, nsteps, omega_t, ysign_t, zeta_t, F, active,
-                  done, status):
+def advance_batch(G, Z0, y, y_true, beta, bias, ro, prm, nsteps, omega_t, ysign_t, zeta_t, F,
+                  active, done, status):
     """:func:`advance` for a batch of runs (leading axis), in parallel over runs only.
 
     Runs with ``active[b] == False`` are skipped. Each run's arithmetic is exactly that of a
@@ -387,36 +454,36 @@ def advance_batch(G, Z0, y, y_true, beta, bias, prm, nsteps, omega_t, ysign_t, z
     """
     for b in prange(G.shape[0]):
         if active[b]:
-            done[b], status[b] = advance(G[b], Z0[b], y[b], y_true[b], beta[b], bias[b], prm[b],
-                                         nsteps, omega_t[b], ysign_t[b], zeta_t[b], F[b])
+            done[b], status[b] = advance(G[b], Z0[b], y[b], y_true[b], beta[b], bias[b], ro[b],
+                                         prm[b], nsteps, omega_t[b], ysign_t[b], zeta_t[b], F[b])
 
 
 @njit(cache=True)
-def advance_runs(G, Z0, y, y_true, beta, bias, prm, nsteps, omega_t, ysign_t, zeta_t, F, active,
-                 done, status):
+def advance_runs(G, Z0, y, y_true, beta, bias, ro, prm, nsteps, omega_t, ysign_t, zeta_t, F,
+                 active, done, status):
     """:func:`advance_batch` on the calling thread (one run, or one thread: a parallel region
     would cost more to open than the work it shares)."""
     for b in range(G.shape[0]):
         if active[b]:
-            done[b], status[b] = advance(G[b], Z0[b], y[b], y_true[b], beta[b], bias[b], prm[b],
-                                         nsteps, omega_t[b], ysign_t[b], zeta_t[b], F[b])
+            done[b], status[b] = advance(G[b], Z0[b], y[b], y_true[b], beta[b], bias[b], ro[b],
+                                         prm[b], nsteps, omega_t[b], ysign_t[b], zeta_t[b], F[b])
 
 
 @njit(cache=True, parallel=True)
-def evaluate_batch(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of, beta, bias, prm, out):
+def evaluate_batch(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of, beta, bias, ro, prm, out):
     """:func:`evaluate_kernel` for a batch of runs, in parallel over runs. Run b is evaluated
     on the test set ``test_of[b]`` of the tables ``Gt``, ``Z0t``, ``y_t``, ``y_true_t`` (runs
     that share a draw share its test set, which is not copied per run)."""
     for b in prange(G.shape[0]):
         t = test_of[b]
         evaluate_kernel(G[b], Z0[b], y[b], y_true[b], Gt[t], Z0t[t], y_t[t], y_true_t[t],
-                        beta[b], bias[b], prm[b], out[b])
+                        beta[b], bias[b], ro[b], prm[b], out[b])
 
 
 @njit(cache=True)
-def evaluate_runs(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of, beta, bias, prm, out):
+def evaluate_runs(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of, beta, bias, ro, prm, out):
     """:func:`evaluate_batch` on the calling thread."""
     for b in range(G.shape[0]):
         t = test_of[b]
         evaluate_kernel(G[b], Z0[b], y[b], y_true[b], Gt[t], Z0t[t], y_t[t], y_true_t[t],
-                        beta[b], bias[b], prm[b], out[b])
+                        beta[b], bias[b], ro[b], prm[b], out[b])

@@ -18,7 +18,9 @@ from numba import njit
 from .. import algorithms as A
 from ..diagnostics import METRICS, metrics
 from ..draws import draw_inputs
+from ..algorithms import Readout
 from ..preacts import is_finite, lincomb, outputs, patch_sqnorm_blocks
+from ..readout import metrics_ro, outputs_ro, step_coef_ro
 from ..steps import step_coef
 from . import CONVERGED, DIVERGED, RUNNING
 
@@ -73,11 +75,11 @@ def apply_coef(Q, X, step, use_bias, W, bias):
 
 
 @njit(cache=True)
-def advance(X, K, y, W, bias, prm, nsteps, omega_t, ysign_t, zeta_t):
+def advance(X, K, y, W, bias, ro, prm, nsteps, omega_t, ysign_t, zeta_t):
     """Same contract as :func:`signoise.engines.gram.advance`, in weight space.
 
-    ``zeta_t`` (k, 2, m, d+1): explicit weight noise (last column: the bias), used as ζ in
-    noisy_eval/anti_pgd and added to W after the step in pgd/grad_noise.
+    ``zeta_t`` (k, 2, m, d+1 [+1]): explicit weight noise (column d: the bias; d+1: a trained
+    readout's), used as ζ in noisy_eval/anti_pgd and added after the step in pgd/grad_noise.
     """
     two, m, d = W.shape
     n = X.shape[0] // 2
@@ -90,26 +92,40 @@ def advance(X, K, y, W, bias, prm, nsteps, omega_t, ysign_t, zeta_t):
     patch_sqnorm_blocks(K, blocks)
     none = np.empty(0)
     add_noise = prm.code == A.PGD or prm.code == A.GRAD_NOISE
+    scalar = prm.readout == Readout.SCALAR
+    trained = prm.readout == Readout.TRAINED
+    gA, gAs, ros, dAn = (np.zeros((2, m)), np.zeros((2, m)), np.zeros((2, m)),
+                         np.zeros((2, m)))
     for t in range(nsteps):
         preacts(W, bias, X, H)
         if zeta_t.shape[0] and not add_noise:
             zeta = np.ascontiguousarray(zeta_t[t, :, :, :d])
             zb = zeta_t[t, :, :, d].copy() if prm.use_bias else np.zeros((2, m))
             preacts(zeta, zb, X, dHn)
-        L = step_coef(prm, H, dHn, K, blocks, y,
-                      ysign_t[t] if ysign_t.shape[0] else none,
-                      omega_t[t] if omega_t.shape[0] else none,
-                      f, loss, d1, d2, ys, omega, Hs, dH, Q, Qs)
+            if trained:
+                dAn[...] = zeta_t[t, :, :, d + 1]
+        ysign = ysign_t[t] if ysign_t.shape[0] else none
+        omega_in = omega_t[t] if omega_t.shape[0] else none
+        if scalar:
+            L = step_coef(prm, H, dHn, K, blocks, y, ysign, omega_in,
+                          f, loss, d1, d2, ys, omega, Hs, dH, Q, Qs)
+        else:
+            L = step_coef_ro(prm, H, ro, dHn, dAn, K, y, ysign, omega_in, f, loss, d1, d2,
+                             ys, omega, Hs, dH, Q, Qs, gA, gAs, ros)
         if not np.isfinite(L):
             return t, DIVERGED
         if L < prm.loss_threshold:
             return t, CONVERGED
         apply_coef(Q, X, -prm.lr, prm.use_bias, W, bias)
+        if trained:
+            lincomb(ro, 1.0, ro, -prm.lr, gA)
         if add_noise:
             lincomb(W, 1.0, W, 1.0, np.ascontiguousarray(zeta_t[t, :, :, :d]))
             if prm.use_bias:
                 lincomb(bias, 1.0, bias, 1.0, zeta_t[t, :, :, d].copy())
-        if not (is_finite(W) and is_finite(bias)):
+            if trained:
+                lincomb(ro, 1.0, ro, 1.0, zeta_t[t, :, :, d + 1].copy())
+        if not (is_finite(W) and is_finite(bias) and is_finite(ro)):
             return t + 1, DIVERGED
     return nsteps, RUNNING
 
@@ -118,9 +134,12 @@ class Batch:
     """B runs in weight space, advanced one after the other by the compiled :func:`advance`
     (their d may differ). Same interface as :class:`signoise.engines.gram.Batch`."""
 
-    def __init__(self, inputs: list, params: list):
+    def __init__(self, inputs: list, params: list, readouts: list | None = None):
         self.inputs = inputs
         self.prm = np.concatenate(params)
+        self.ro = (np.stack([np.full((2, inp.W0.shape[1]), p["a"]) for inp, p in
+                             zip(inputs, self.prm)]) if readouts is None else
+                   np.stack([np.asarray(r, dtype=np.float64) for r in readouts]))
         self.W = [inp.W0.copy() for inp in inputs]
         self.bias = [inp.b0.copy() for inp in inputs]
         self.K = [inp.X @ inp.X.T + (1.0 if p["use_bias"] else 0.0)
@@ -128,8 +147,9 @@ class Batch:
 
     @property
     def noise_width(self):
-        """Gaussian weight-noise draws per filter: d weights and the bias."""
-        return [inp.X.shape[1] + 1 for inp in self.inputs]
+        """Gaussian weight-noise draws per filter: d weights, the bias and a trained readout."""
+        return [inp.X.shape[1] + 1 + (p == Readout.TRAINED)
+                for inp, p in zip(self.inputs, self.prm["readout"])]
 
     def advance(self, nsteps, omega, ysign, zeta, active):
         B = len(self.inputs)
@@ -137,7 +157,8 @@ class Batch:
         for b in np.flatnonzero(active):
             inp = self.inputs[b]
             done[b], status[b] = advance(inp.X, self.K[b], inp.y, self.W[b], self.bias[b],
-                                         self.prm[b], nsteps, omega[b], ysign[b], zeta[b])
+                                         self.ro[b], self.prm[b], nsteps, omega[b], ysign[b],
+                                         zeta[b])
         return done, status
 
     def evaluate(self, out):
@@ -153,9 +174,15 @@ class Batch:
             Ht[..., 0] = inp.y_true_t[None, None, :] * wmu[:, :, None] + bias[:, :, None]
             Ht[..., 1] = (W2 @ inp.Xt.T).reshape(2, m, -1) + bias[:, :, None]
             ft = np.empty(Ht.shape[2])
-            outputs(Ht, p["q"], p["a"], ft)
-            metrics(H, inp.y, ft, inp.y_t, inp.y_true_t, self.K[b], inp.X @ inp.mu,
-                    float(inp.mu @ inp.mu), p["q"], p["a"], out[b])
+            xmu, mu2 = inp.X @ inp.mu, float(inp.mu @ inp.mu)
+            if p["readout"] == Readout.SCALAR:
+                outputs(Ht, p["q"], p["a"], ft)
+                metrics(H, inp.y, ft, inp.y_t, inp.y_true_t, self.K[b], xmu, mu2, p["q"],
+                        p["a"], out[b])
+            else:
+                outputs_ro(Ht, self.ro[b], p["q"], ft)
+                metrics_ro(H, self.ro[b], p["readout"] == Readout.TRAINED, inp.y, ft, inp.y_t,
+                           inp.y_true_t, self.K[b], xmu, mu2, p["q"], out[b])
 
     def coefficients(self):
         """Least-squares projection of W − W0 on [μ, ξ_1..ξ_n]: (γ, ρ, residual norm), each
@@ -170,12 +197,17 @@ class Batch:
                     np.nan)
         for b, w in enumerate(self.W):
             W[b, :, :, :w.shape[2]] = w
-        return {"W": W, "bias": np.stack(self.bias)}
+        state = {"W": W, "bias": np.stack(self.bias)}
+        if (self.prm["readout"] != Readout.SCALAR).any():
+            state["readout"] = self.ro
+        return state
 
     def set_state(self, state):
         for b, w in enumerate(self.W):
             w[...] = state["W"][b][:, :, :w.shape[2]]
             self.bias[b][...] = state["bias"][b]
+        if "readout" in state:
+            self.ro[...] = state["readout"]
 
 
 def _project(inp, W):
@@ -197,9 +229,9 @@ class Runner:
     """One run in weight space (a :class:`Batch` of one): ``state = (W, bias)``,
     ``advance(k)``, ``evaluate()``, ``coefficients()``."""
 
-    def __init__(self, inp: WeightInputs, params, rng):
+    def __init__(self, inp: WeightInputs, params, rng, readout=None):
         self.inp, self.params, self.rng = inp, params, rng
-        self.batch = Batch([inp], [params])
+        self.batch = Batch([inp], [params], None if readout is None else [readout])
         self.K = self.batch.K[0]
         self.t = 0
 
@@ -214,7 +246,7 @@ class Runner:
     def advance(self, nsteps):
         (n2, d), m = self.inp.X.shape, self.inp.W0.shape[1]
         omega, ysign, zeta = draw_inputs(self.params[0], self.rng, self.t, nsteps, n2 // 2, m,
-                                         d + 1)
+                                         self.batch.noise_width[0])
         done, status = self.batch.advance(nsteps, [omega], [ysign], [zeta], np.ones(1, np.bool_))
         self.t += int(done[0])
         return int(done[0]), int(status[0])

@@ -1,0 +1,213 @@
+"""A second layer a_{j,r} per filter, trained or not: the pre-activation calculus of
+:mod:`signoise.preacts` with per-filter readout weights (SPEC §2, "Trainable second layer").
+
+    f(x_i) = Σ_j s_j Σ_r a_{j,r} Σ_p σ(H[j,r,i,p]),   s = (+1, −1)
+    ∇_{w_{j,r}} Σ_i ω_i ℓ_i = Σ_{i,p} Q[j,r,i,p] x_i^(p),  Q = ω_i ℓ'_i y_i s_j a_{j,r} σ'(H)
+    ∂/∂a_{j,r} Σ_i ω_i ℓ_i = s_j Σ_i ω_i ℓ'_i y_i Σ_p σ(H[j,r,i,p])
+
+The filters' gradient stays in span{μ, ξ_i} (scaled by a_{j,r}), so both engines stay exact;
+the readout gradient ``gA`` (2, m) rides beside the patch coefficients Q. A step along the
+direction (Q, gA) moves the pre-activations by Q K (:func:`~signoise.preacts.delta_preacts`)
+and the readout by gA, so every gradient-only rule is exact here too (Orvieto et al., AISTATS
+2023, arXiv:2206.04613, study noise injection in networks with both layers trained).
+
+The fixed readout ±a keeps the scalar kernels of :mod:`signoise.preacts` and
+:mod:`signoise.steps` (their arithmetic, bit for bit); these run when the record's ``readout``
+is :attr:`~signoise.algorithms.Readout.PER_FILTER` or ``TRAINED``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .activation import act, d2act, dact, margin_terms
+from .algorithms import (ANTI_PGD, CLIP, FDGR, FLOODING, LABEL_NOISE_GD, NOISY_EVAL, SAM, USAM,
+                         FDScheme, Readout)
+from .diagnostics import scores, signal_variance
+from .preacts import delta_preacts, fdot, lincomb, patch_sqnorm_blocks
+from .steps import example_weights
+
+
+@njit(cache=True)
+def outputs_ro(H, ro, q, f):
+    """f[i] = Σ_j s_j Σ_r a_{j,r} Σ_p σ(H[j,r,i,p])."""
+    _, m, n, P = H.shape
+    for i in range(n):
+        s = 0.0
+        for j in range(2):
+            sj = 1.0 if j == 0 else -1.0
+            for r in range(m):
+                acc = 0.0
+                for p in range(P):
+                    acc += act(H[j, r, i, p], q)
+                s += sj * ro[j, r] * acc
+        f[i] = s
+
+
+@njit(cache=True)
+def gd_coef_ro(H, y, d1, omega, q, ro, Q, gA):
+    """Gradient of Σ_i ω_i ℓ_i: the filters' patch coefficients Q and the readout's gA."""
+    _, m, n, P = H.shape
+    for j in range(2):
+        sj = 1.0 if j == 0 else -1.0
+        for r in range(m):
+            c = sj * ro[j, r]
+            g = 0.0
+            for i in range(n):
+                u = omega[i] * d1[i] * y[i]
+                acc = 0.0
+                for p in range(P):
+                    h = H[j, r, i, p]
+                    Q[j, r, i, p] = u * c * dact(h, q)
+                    acc += act(h, q)
+                g += u * acc
+            gA[j, r] = sj * g
+
+
+@njit(cache=True)
+def _grad_at_ro(H, ro, y, omega, q, f, loss, d1, d2, Q, gA):
+    """(Q, gA) of Σ ω_i ℓ_i at pre-activations H and readout ro (overwrites the buffers)."""
+    outputs_ro(H, ro, q, f)
+    margin_terms(f, y, loss, d1, d2)
+    gd_coef_ro(H, y, d1, omega, q, ro, Q, gA)
+
+
+@njit(cache=True)
+def step_coef_ro(prm, H, ro, dHn, dAn, K, y, ysign, omega_in, f, loss, d1, d2, ys, omega,
+                 Hs, dH, Q, Qs, gA, gAs, ros):
+    """:func:`signoise.steps.step_coef` with the readout ``ro`` (2, m): fills Q (filters) and
+    gA (readout, used when ``prm.readout`` is TRAINED) with the update direction; returns L_S.
+
+    Perturbed points move both layers: W + r g is (H + r Q K, a + r gA) and weight noise ζ is
+    (``dHn`` = ⟨ζ_W, x⟩, ``dAn`` = ζ_a). Norms of a direction add both layers,
+    ‖g‖² = Σ Q (Q K) + ‖gA‖². gr and pegr (curvature rules) are refused by the config.
+    """
+    code, q = prm.code, prm.q
+    trained = prm.readout == Readout.TRAINED
+    outputs_ro(H, ro, q, f)
+    margin_terms(f, y, loss, d1, d2)
+    L = loss.sum() / y.shape[0]
+    example_weights(prm, y, loss, ysign, omega_in, ys, omega)
+    if code == LABEL_NOISE_GD:                  # ℓ' at the flipped labels
+        margin_terms(f, ys, loss, d1, d2)
+
+    if code == NOISY_EVAL or code == ANTI_PGD:
+        lincomb(Hs, 1.0, H, 1.0, dHn)
+        lincomb(ros, 1.0, ro, 1.0, dAn)
+        _grad_at_ro(Hs, ros, ys, omega, q, f, loss, d1, d2, Q, gA)
+        return L
+
+    gd_coef_ro(H, ys, d1, omega, q, ro, Q, gA)
+    if not trained:
+        gA[...] = 0.0
+    if code == FLOODING:
+        if L < prm.flood_level:
+            lincomb(Q, -1.0, Q, 0.0, Q)
+            lincomb(gA, -1.0, gA, 0.0, gA)
+    elif code == CLIP:
+        delta_preacts(Q, K, dH)
+        norm = math.sqrt(fdot(Q, dH) + fdot(gA, gA))
+        if norm > prm.max_norm:
+            lincomb(Q, prm.max_norm / norm, Q, 0.0, Q)
+            lincomb(gA, prm.max_norm / norm, gA, 0.0, gA)
+    elif code == SAM or code == USAM or code == FDGR:
+        delta_preacts(Q, K, dH)
+        if code == FDGR:
+            lam, eps, scheme = prm.lam, prm.fd_step, prm.fd_scheme
+            r = -eps if scheme == FDScheme.BACKWARD else eps
+        elif code == SAM:
+            norm = math.sqrt(fdot(Q, dH) + fdot(gA, gA))
+            r = prm.radius / norm if norm > 0.0 else 0.0
+        else:
+            r = prm.radius
+        lincomb(Hs, 1.0, H, r, dH)
+        lincomb(ros, 1.0, ro, r, gA)
+        _grad_at_ro(Hs, ros, ys, omega, q, f, loss, d1, d2, Qs, gAs)
+        if not trained:
+            gAs[...] = 0.0
+        if code != FDGR:
+            lincomb(Q, 1.0, Qs, 0.0, Qs)
+            lincomb(gA, 1.0, gAs, 0.0, gAs)
+        elif scheme == FDScheme.FORWARD:    # (1 − λ/ε) g + (λ/ε) ∇L(θ + εg)
+            lincomb(Q, 1.0 - lam / eps, Q, lam / eps, Qs)
+            lincomb(gA, 1.0 - lam / eps, gA, lam / eps, gAs)
+        elif scheme == FDScheme.BACKWARD:   # (1 + λ/ε) g − (λ/ε) ∇L(θ − εg)
+            lincomb(Q, 1.0 + lam / eps, Q, -lam / eps, Qs)
+            lincomb(gA, 1.0 + lam / eps, gA, -lam / eps, gAs)
+        else:                               # central: g + λ [∇L(θ+εg) − ∇L(θ−εg)]/(2ε)
+            lincomb(Hs, 1.0, H, -eps, dH)
+            lincomb(ros, 1.0, ro, -eps, gA)
+            gB = np.empty_like(gA)
+            _grad_at_ro(Hs, ros, ys, omega, q, f, loss, d1, d2, dH, gB)  # dH reused as scratch
+            if not trained:
+                gB[...] = 0.0
+            lincomb(Qs, 1.0, Qs, -1.0, dH)
+            lincomb(gAs, 1.0, gAs, -1.0, gB)
+            lincomb(Q, 1.0, Q, lam / (2.0 * eps), Qs)
+            lincomb(gA, 1.0, gA, lam / (2.0 * eps), gAs)
+    return L
+
+
+@njit(cache=True)
+def diagnostics_ro(H, ro, trained, y, d1, d2, K, blocks, xmu, mu2, q, out):
+    """:func:`signoise.diagnostics.diagnostics` with per-filter readout weights; with a trained
+    readout the gradients and the Hessian trace include the readout layer.
+
+    Per example, ‖∇ℓ_i‖² = ℓ'_i² (T_i^W + T_i^a) with T_i^W = Σ_{j,r} a_{j,r}² σ'ᵀ P_i σ' and
+    T_i^a = Σ_{j,r} (Σ_p σ(H_p))²; Tr ∇²L_S = (1/n) Σ_i [ℓ''_i (T_i^W + T_i^a)
+    + ℓ'_i y_i Σ_{j,r,p} s_j a_{j,r} σ''(H_p) P_i[p,p]] (∂²f/∂a² = 0). The signal part of the
+    variance is the filters' component along μ; the readout's variance is in the noise part.
+    """
+    _, m, n, _ = H.shape
+    Q = np.empty(H.shape)
+    gA = np.empty((2, m))
+    gd_coef_ro(H, y, d1, np.full(n, 1.0 / n), q, ro, Q, gA)
+    dH = np.empty(H.shape)
+    delta_preacts(Q, K, dH)
+    g2 = fdot(Q, dH) + (fdot(gA, gA) if trained else 0.0)
+    gi2 = 0.0
+    trace = 0.0
+    for i in range(n):
+        T = 0.0
+        curv = 0.0
+        for j in range(2):
+            sj = 1.0 if j == 0 else -1.0
+            for r in range(m):
+                c = ro[j, r]
+                s0 = dact(H[j, r, i, 0], q)
+                s1 = dact(H[j, r, i, 1], q)
+                T += c * c * (s0 * s0 * blocks[i, 0, 0] + 2.0 * s0 * s1 * blocks[i, 0, 1]
+                              + s1 * s1 * blocks[i, 1, 1])
+                if trained:
+                    v = act(H[j, r, i, 0], q) + act(H[j, r, i, 1], q)
+                    T += v * v
+                for p in range(2):
+                    curv += sj * c * d2act(H[j, r, i, p], q) * blocks[i, p, p]
+        gi2 += d1[i] * d1[i] * T / n
+        trace += (d2[i] * T + d1[i] * y[i] * curv) / n
+    signal = signal_variance(Q, xmu, mu2)
+    out[0] = g2
+    out[1] = gi2
+    out[2] = gi2 - g2
+    out[3] = signal
+    out[4] = gi2 - g2 - signal
+    out[5] = trace
+
+
+@njit(cache=True)
+def metrics_ro(H, ro, trained, y, ft, y_t, y_true_t, K, xmu, mu2, q, out):
+    """:func:`signoise.diagnostics.metrics` with per-filter readout weights ``ro``."""
+    n = y.shape[0]
+    f = np.empty(n)
+    loss = np.empty(n)
+    d1 = np.empty(n)
+    d2 = np.empty(n)
+    outputs_ro(H, ro, q, f)
+    margin_terms(f, y, loss, d1, d2)
+    scores(f, y, loss, ft, y_t, y_true_t, out)
+    blocks = np.empty((n, 2, 2))
+    patch_sqnorm_blocks(K, blocks)
+    diagnostics_ro(H, ro, trained, y, d1, d2, K, blocks, xmu, mu2, q, out[7:])
