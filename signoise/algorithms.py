@@ -149,14 +149,15 @@ _register(name="clip", code=CLIP,
                                     "max_norm")})
 _register(name="noisy_eval", code=NOISY_EVAL, stochastic=True,
           update="W ← W − η ∇L(W + ζ), ζ ~ N(0, s² I) on every weight (biases too), fresh each step; "
-                 "layerwise: one layer per step, the filters (and biases) on even steps and a trained "
-                 "readout on odd ones; with a fixed readout there is one trained layer, so layerwise "
+                 "layerwise (with a trained readout): independent noise per layer, each layer's "
+                 "gradient taken at a perturbation of that layer alone, ∇_W L(W + ζ_W, a) and "
+                 "∇_a L(W, a + ζ_a); with a fixed readout there is one trained layer, so layerwise "
                  "equals all-weights noise. The noise is not scaled by 1/√layers (the authors' code "
                  "scales the all-weights noise by 1/√blocks)",
           reference="Orvieto, Raj, Kersting, Bach, Explicit regularization in overparametrized models via "
                     "noise injection, AISTATS 2023, arXiv:2206.04613",
           params={"s": _NOISE,
-                  "layerwise": Param(Bool(), False, "perturb one layer per step, alternately",
+                  "layerwise": Param(Bool(), False, "each layer's gradient at noise on that layer only",
                                      "layerwise")})
 _register(name="anti_pgd", code=ANTI_PGD, stochastic=True,
           update="W ← W − η g + (ζ_{t+1} − ζ_t); signoise trains and records z_t = W_t − ζ_t, which "

@@ -46,10 +46,4 @@ def draw_inputs(prm, rng: np.random.Generator, t0: int, k: int, n: int, m: int, 
     elif code in (A.NOISY_EVAL, A.ANTI_PGD, A.PGD, A.GRAD_NOISE):
         s = prm["noise_std"]
         zeta = (-prm["lr"] * s if code == A.GRAD_NOISE else s) * rng.standard_normal((k, 2, m, width))
-        if code == A.NOISY_EVAL and prm["layerwise"] and prm["readout"] == A.Readout.TRAINED:
-            # one layer per step (SPEC §4): the filters and biases on even steps, the readout
-            # (the last column) on odd ones; with a fixed readout every weight is one layer
-            odd = (t0 + np.arange(k)) % 2 == 1
-            zeta[~odd, :, :, -1] = 0.0
-            zeta[odd, :, :, :-1] = 0.0
     return omega, ysign, zeta

@@ -82,7 +82,8 @@ def step_coef_ro(prm, H, ro, dHn, dAn, K, y, ysign, omega_in, f, loss, d1, d2, y
     gA (readout, used when ``prm.readout`` is TRAINED) with the update direction; returns L_S.
 
     Perturbed points move both layers: W + r g is (H + r Q K, a + r gA) and weight noise ζ is
-    (``dHn`` = ⟨ζ_W, x⟩, ``dAn`` = ζ_a). Norms of a direction add both layers,
+    (``dHn`` = ⟨ζ_W, x⟩, ``dAn`` = ζ_a); noisy_eval's ``layerwise`` takes each layer's
+    gradient at a perturbation of that layer alone. Norms of a direction add both layers,
     ‖g‖² = Σ Q (Q K) + ‖gA‖². gr and pegr (curvature rules) are refused by the config.
     """
     code, q = prm.code, prm.q
@@ -94,6 +95,16 @@ def step_coef_ro(prm, H, ro, dHn, dAn, K, y, ysign, omega_in, f, loss, d1, d2, y
     if code == LABEL_NOISE_GD:                  # ℓ' at the flipped labels
         margin_terms(f, ys, loss, d1, d2)
 
+    if code == NOISY_EVAL and prm.layerwise and trained:
+        # independent layer-wise noise (Orvieto et al. 2023, Sec. 5): each layer's gradient
+        # at a perturbation of that layer alone, ∇_W L(W + ζ_W, a) and ∇_a L(W, a + ζ_a):
+        # no product ζ_W ζ_a enters a gradient, the cross-layer term whose variance grows
+        # with the width
+        lincomb(Hs, 1.0, H, 1.0, dHn)
+        _grad_at_ro(Hs, ro, ys, omega, q, f, loss, d1, d2, Q, gAs)
+        lincomb(ros, 1.0, ro, 1.0, dAn)
+        _grad_at_ro(H, ros, ys, omega, q, f, loss, d1, d2, Qs, gA)
+        return L
     if code == NOISY_EVAL or code == ANTI_PGD:
         lincomb(Hs, 1.0, H, 1.0, dHn)
         lincomb(ros, 1.0, ro, 1.0, dAn)

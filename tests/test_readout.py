@@ -9,7 +9,6 @@ import signoise as sn
 from signoise import algorithms as A
 from signoise.algorithms import run_record
 from signoise.constraints import ConfigError
-from signoise.draws import draw_inputs
 from signoise.engines import gram, weights
 
 from . import naive
@@ -186,15 +185,24 @@ def test_continuing_a_trained_readout_run_equals_one_run():
     np.testing.assert_array_equal(rest.gamma[-1], full.gamma[-1])
 
 
-def test_layerwise_perturbs_one_layer_per_step():
-    """With a trained readout: filters and biases on even steps, the readout on odd ones;
-    with the fixed readout (one trained layer) layer-wise is all-weights noise, bit for bit."""
-    cfg = cfg_for("noisy_eval", {"s": 0.1, "layerwise": True})
-    prm = run_record(cfg)[0]
-    _, _, zeta = draw_inputs(prm, np.random.default_rng(0), 3, 4, N, M, N + 3)
-    for k, t in enumerate(range(3, 7)):
-        w, a = zeta[k, :, :, :-1], zeta[k, :, :, -1]
-        assert (np.all(w == 0) and np.all(a != 0)) if t % 2 else (np.all(a == 0) and np.all(w != 0))
+def test_layerwise_takes_each_layer_gradient_at_its_own_noise():
+    """Independent layer-wise noise (Orvieto et al. 2023): Δ(W, b) = −η ∇_{W,b} L(W + ζ_W,
+    b + ζ_b, a), Δa = −η ∇_a L(W, b, a + ζ_a), by finite differences; with the fixed readout
+    (one trained layer) layer-wise is all-weights noise, bit for bit."""
+    cfg = cfg_for("noisy_eval", {"s": 0.3, "layerwise": True})
+    prob = sn.sample_problem(cfg)
+    x0 = np.concatenate([prob.w0.ravel(), prob.b0.ravel(), readout0(cfg).ravel()])
+    zeta = 0.3 * np.random.default_rng(6).standard_normal((2, M, D + 2))
+    zw = np.concatenate([zeta[..., :D].ravel(), zeta[..., D].ravel(), np.zeros(2 * M)])
+    za = np.concatenate([np.zeros(2 * M * D + 2 * M), zeta[..., D + 1].ravel()])
+    k = 2 * M * D + 2 * M
+    gw = fd_grad(prob, x0 + zw, cfg.model.q)[:k]
+    ga = fd_grad(prob, x0 + za, cfg.model.q)[k:]
+    want = -cfg.train.lr * np.concatenate([gw, ga])
+    step = kernel_step(cfg, prob, zeta=zeta)
+    np.testing.assert_allclose(step, want, rtol=1e-6, atol=1e-8 * np.abs(want).max())
+    all_weights = -cfg.train.lr * fd_grad(prob, x0 + zw + za, cfg.model.q)
+    assert np.abs(all_weights - want).max() > 1e-3 * np.abs(want).max()
     fixed = cfg.updated({"model.readout": "fixed", "model.readout_init": "constant"})
     a = sn.simulate(fixed, quiet=True)
     b = sn.simulate(fixed.updated({"algorithm.layerwise": False}), quiet=True)
