@@ -150,7 +150,7 @@ def update_draws(source, draws: int = 256, seed: int = 0, algorithm: dict | None
         zetas.append(ze)
     if zeta is not None and np.shape(zeta)[0] != draws:
         reject("zeta", np.shape(zeta), f"an array of shape ({draws}, 2, {m}, {width})")
-    done, status = batch.advance(1, omegas, ysigns, zetas, np.ones(draws, np.bool_))
+    done, _ = batch.advance(1, omegas, ysigns, zetas, np.ones(draws, np.bool_))
     if np.any(done != 1):
         reject("source", "<a state where the step diverged>", "a finite iterate")
     after = batch.get_state()
@@ -231,5 +231,5 @@ def perturbed_grad_variance(source, s: float, draws: int = 256, seed: int = 0) -
                      draws=draws, seed=seed)
 
 
-__all__ = ["Iterate", "iterate", "update_draws", "mean_step", "perturbed_grad_variance",
-           "sq_norm", "STREAM_PROBE"]
+__all__ = ["STREAM_PROBE", "Iterate", "iterate", "mean_step", "perturbed_grad_variance",
+           "sq_norm", "update_draws"]

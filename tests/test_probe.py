@@ -18,8 +18,9 @@ CFG = {"seed": 0, "data": {"n": 5, "d": 20, "mu_norm": 3.0, "n_test": 10},
 @pytest.fixture(scope="module")
 def runs():
     cfg = sn.RunConfig.from_dict(CFG)
-    with pytest.warns(Warning):
+    with pytest.warns(Warning, match="not small"):
         dg = sn.simulate(cfg, quiet=True)
+    with pytest.warns(Warning, match="not small"):
         dw = sn.simulate(cfg, engine="weights", quiet=True)
     prob = sn.sample_problem(cfg)
     return cfg, dg, dw, prob
@@ -49,7 +50,7 @@ def test_gd_mean_step_is_the_naive_gradient_on_both_engines(runs):
                                        {"name": "fdgr", "lam": 0.05, "eps": 0.01,
                                         "scheme": "central"}])
 def test_deterministic_rules_agree_across_engines(runs, algorithm):
-    cfg, dg, dw, prob = runs
+    _, dg, dw, prob = runs
     V = np.vstack([prob.mu, prob.xi])
     mg, mw = probe.mean_step(dg, algorithm), probe.mean_step(dw, algorithm)
     ref = mw.mean_W.values
@@ -97,10 +98,13 @@ def test_msgd_noise_mean_and_covariance_match_the_formula(runs):
     r = probe.mean_step(dg, {"name": "msgd", "kind": "cov", "s": s}, draws=800, seed=2)
     assert abs(float(r.variance) - expect) < 4 * float(r.variance_se)
     V = np.vstack([prob.mu, prob.xi])
-    # the mean: every β entry within 4.5 standard errors of g's coefficients
+    # the mean: every β entry within 4.5 standard errors of g's coefficients (exactly g's
+    # where no mask reaches it: inactive patches, se = 0)
     coef = np.linalg.lstsq(V.T, g.reshape(2 * cfg.model.m, -1).T, rcond=None)[0].T
-    z = (r.mean_beta.values - coef.reshape(r.mean_beta.shape)) / r.se_beta.values
-    assert np.abs(z).max() < 4.5
+    diff = r.mean_beta.values - coef.reshape(r.mean_beta.shape)
+    se = r.se_beta.values
+    assert np.all(np.abs(diff) <= 4.5 * se + 1e-10 * np.abs(coef).max())
+    assert (se > 0).sum() > se.size // 4
 
 
 def test_probe_is_reproducible_and_rejects_bad_input(runs):
