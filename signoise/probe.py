@@ -23,6 +23,7 @@ from .constraints import reject
 from .data import rng_for
 from .draws import draw_inputs
 from .engines import get_engine
+from .engines.gram import noise_factor
 from .results import config_of
 
 #: The random stream of the probes' draws (the data use streams 0-3).
@@ -104,7 +105,7 @@ def _with_algorithm(it: Iterate, algorithm: dict | None):
 
 
 def update_draws(source, draws: int = 256, seed: int = 0, algorithm: dict | None = None,
-                 zeta=None) -> dict:
+                 zeta=None, omega=None) -> dict:
     """K single update directions u_k = −(W⁺_k − W)/η from the iterate, one per draw of the
     algorithm's random inputs.
 
@@ -120,6 +121,9 @@ def update_draws(source, draws: int = 256, seed: int = 0, algorithm: dict | None
     zeta : ndarray (K, 2, m, width), optional
         Explicit weight noise ζ for the noise rules (noisy_eval, anti_pgd; width = the
         engine's ``noise_width``), e.g. antithetic pairs; replaces the drawn one.
+    omega : ndarray (K, n), optional
+        Explicit example weights ω (the step is then along ∇Σ_i ω_i ℓ_i for gd, sgd, msgd):
+        ω = e_i gives the per-example gradient ∇ℓ_i; replaces the drawn ones.
 
     Returns
     -------
@@ -139,17 +143,21 @@ def update_draws(source, draws: int = 256, seed: int = 0, algorithm: dict | None
     batch.set_state({k: np.broadcast_to(v, (draws,) + v.shape) for k, v in it.state.items()})
     n, m = cfg.data.n, cfg.model.m
     width = batch.noise_width[0]
+    if zeta is not None and np.shape(zeta) != (draws, 2, m, width):
+        reject("zeta", np.shape(zeta), f"an array of shape ({draws}, 2, {m}, {width})")
+    if omega is not None and np.shape(omega) != (draws, n):
+        reject("omega", np.shape(omega), f"an array of shape ({draws}, {n})")
     rng = rng_for(seed, STREAM_PROBE)
     omegas, ysigns, zetas = [], [], []
     for k in range(draws):
         om, ys, ze = draw_inputs(rec[0], rng, it.t, 1, n, m, width)
         if zeta is not None:
             ze = np.ascontiguousarray(zeta[k][None], dtype=float)
+        if omega is not None:
+            om = np.ascontiguousarray(omega[k][None], dtype=float)
         omegas.append(om)
         ysigns.append(ys)
         zetas.append(ze)
-    if zeta is not None and np.shape(zeta)[0] != draws:
-        reject("zeta", np.shape(zeta), f"an array of shape ({draws}, 2, {m}, {width})")
     done, _ = batch.advance(1, omegas, ysigns, zetas, np.ones(draws, np.bool_))
     if np.any(done != 1):
         reject("source", "<a state where the step diverged>", "a finite iterate")
@@ -158,17 +166,24 @@ def update_draws(source, draws: int = 256, seed: int = 0, algorithm: dict | None
     return {k: (np.broadcast_to(v, after[k].shape) - after[k]) / lr for k, v in it.state.items()}
 
 
-def sq_norm(source, parts: dict) -> np.ndarray:
-    """‖u‖² in weight space of directions ``parts`` ({state name: (K, *shape)}) → (K,):
-    u G uᵀ per filter for gram's β (G the Gram matrix of [μ, ξ_1..ξ_n]), Σ u² otherwise."""
+def flatten(source, parts: dict) -> np.ndarray:
+    """Directions ``parts`` ({state name: (K, *shape)}) as (K, D) coordinates in an
+    orthonormal basis of weight space, so that Euclidean norms and covariances of the rows are
+    those of weight space: gram's β maps to β F with F Fᵀ = G (the Gram matrix of [μ, ξ_1..ξ_n],
+    so ‖Σ_a β_a v_a‖² = β G βᵀ); W and the bias are already in such coordinates."""
     it = iterate(source)
-    total = 0.0
-    for name, u in parts.items():
+    cols = []
+    for name in sorted(parts):
+        u = np.asarray(parts[name], dtype=float)
         if name == "beta":
-            total = total + np.einsum("kjra,ab,kjrb->k", u, it.run.inputs.G, u)
-        else:
-            total = total + (u.reshape(u.shape[0], -1) ** 2).sum(axis=1)
-    return total
+            u = u @ noise_factor(it.run.inputs.G)
+        cols.append(u.reshape(u.shape[0], -1))
+    return np.concatenate(cols, axis=1)
+
+
+def sq_norm(source, parts: dict) -> np.ndarray:
+    """‖u‖² in weight space of directions ``parts`` ({state name: (K, *shape)}) → (K,)."""
+    return (flatten(source, parts) ** 2).sum(axis=1)
 
 
 def mean_step(source, algorithm: dict | None = None, draws: int = 256, seed: int = 0,
@@ -232,4 +247,4 @@ def perturbed_grad_variance(source, s: float, draws: int = 256, seed: int = 0) -
 
 
 __all__ = ["STREAM_PROBE", "Iterate", "iterate", "mean_step", "perturbed_grad_variance",
-           "sq_norm", "update_draws"]
+           "flatten", "sq_norm", "update_draws"]
