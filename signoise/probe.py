@@ -246,5 +246,13 @@ def perturbed_grad_variance(source, s: float, draws: int = 256, seed: int = 0) -
                      draws=draws, seed=seed)
 
 
-__all__ = ["STREAM_PROBE", "Iterate", "iterate", "mean_step", "perturbed_grad_variance",
-           "flatten", "sq_norm", "update_draws"]
+__all__ = [
+    "STREAM_PROBE",
+    "Iterate",
+    "flatten",
+    "iterate",
+    "mean_step",
+    "perturbed_grad_variance",
+    "sq_norm",
+    "update_draws",
+]
