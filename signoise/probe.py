@@ -84,7 +84,7 @@ def iterate(source, engine: str | None = None, problem=None) -> Iterate:
     engine = engine or "gram"
     run = driver.prepare(cfg, cfg.seed, engine, problem)
     state = {k: np.array(v[0]) for k, v in get_engine(engine).Batch(
-        [run.inputs], [run.params]).get_state().items()}
+        [run.inputs], [run.params], _readouts(run, 1)).get_state().items()}
     return Iterate(run, engine, state, 0)
 
 
@@ -139,7 +139,7 @@ def update_draws(source, draws: int = 256, seed: int = 0, algorithm: dict | None
         reject("algorithm.name", cfg.algorithm.name, "an algorithm that stays in the span on "
                "engine 'gram' (probe a result of engine 'weights')")
     E = get_engine(it.engine)
-    batch = E.Batch([it.run.inputs] * draws, [rec] * draws)
+    batch = E.Batch([it.run.inputs] * draws, [rec] * draws, _readouts(it.run, draws))
     batch.set_state({k: np.broadcast_to(v, (draws,) + v.shape) for k, v in it.state.items()})
     n, m = cfg.data.n, cfg.model.m
     width = batch.noise_width[0]
@@ -164,6 +164,15 @@ def update_draws(source, draws: int = 256, seed: int = 0, algorithm: dict | None
     after = batch.get_state()
     lr = float(rec["lr"][0])
     return {k: (np.broadcast_to(v, after[k].shape) - after[k]) / lr for k, v in it.state.items()}
+
+
+def _readouts(run, copies):
+    """The Batch's readout argument: the run's a_{j,r} per copy, None for the fixed readout."""
+    return None if run.readout is None else [run.readout] * copies
+
+
+#: The layer each state part belongs to: the filters with their biases, and the readout.
+LAYER_OF = {"beta": "filters", "W": "filters", "bias": "filters", "readout": "readout"}
 
 
 def flatten(source, parts: dict) -> np.ndarray:
@@ -198,8 +207,11 @@ def mean_step(source, algorithm: dict | None = None, draws: int = 256, seed: int
     -------
     xarray.Dataset
         ``mean_<name>`` and ``se_<name>`` (its standard error, per entry) for each state part
-        (``beta`` or ``W``, ``bias``); scalars ``mean_sq_norm`` = ‖E u‖², ``variance`` =
-        E‖u − E u‖² (weight space, unbiased over draws) with ``variance_se``, and ``draws``.
+        (``beta`` or ``W``, ``bias``, and ``readout`` with a per-filter readout); scalars
+        ``mean_sq_norm`` = ‖E u‖², ``variance`` = E‖u − E u‖² (weight space, unbiased over
+        draws) with ``variance_se``, the same split by layer (``variance_filters``: filters and
+        biases; ``variance_readout``: the second layer, 0 for the fixed readout) with their
+        standard errors, and ``draws``.
         Attributes: the algorithm (TOML of its section), engine, step t, seed.
     """
     it = iterate(source)
@@ -218,9 +230,18 @@ def mean_step(source, algorithm: dict | None = None, draws: int = 256, seed: int
         se = u.std(axis=0, ddof=1) / np.sqrt(K) if K > 1 else np.zeros_like(means[name])
         out[f"mean_{name}"] = (dims, means[name])
         out[f"se_{name}"] = (dims, se)
-    dev = sq_norm(it, {k: u - means[k][None] for k, u in parts.items()})
-    var = dev.sum() / (K - 1) if K > 1 else 0.0
-    var_se = dev.std(ddof=1) * K / (K - 1) / np.sqrt(K) if K > 2 else 0.0
+    def variance(names):
+        """E‖u − E u‖² over the parts ``names``, unbiased over draws, and its standard error."""
+        dev = sq_norm(it, {k: parts[k] - means[k][None] for k in names})
+        var = dev.sum() / (K - 1) if K > 1 else 0.0
+        return var, (dev.std(ddof=1) * K / (K - 1) / np.sqrt(K) if K > 2 else 0.0)
+
+    var, var_se = variance(list(parts))
+    for layer in ("filters", "readout"):
+        names = [k for k in parts if LAYER_OF.get(k) == layer]
+        v, se = variance(names) if names else (0.0, 0.0)
+        out[f"variance_{layer}"] = ((), float(v))
+        out[f"variance_{layer}_se"] = ((), float(se))
     out["mean_sq_norm"] = ((), float(sq_norm(it, {k: v[None] for k, v in means.items()})[0]))
     out["variance"] = ((), float(var))
     out["variance_se"] = ((), float(var_se))
@@ -231,19 +252,49 @@ def mean_step(source, algorithm: dict | None = None, draws: int = 256, seed: int
     return ds
 
 
-def perturbed_grad_variance(source, s: float, draws: int = 256, seed: int = 0) -> xr.Dataset:
+def perturbed_grad_variance(source, s: float, draws: int = 256, seed: int = 0,
+                            layerwise: bool = False) -> xr.Dataset:
     """The variance over ζ ~ N(0, s² I) of the perturbed gradient ∇L(W + ζ) at an iterate.
 
     Tr Cov_ζ[∇L(W + ζ)] = E‖∇L(W + ζ) − E∇L(W + ζ)‖² (weight space, all weights perturbed),
-    by Monte Carlo over ``draws`` draws of ζ, with its standard error; for small s it is
-    s² ‖∇²L(W)‖_F² + O(s⁴). This is the noise that noisy_eval (Orvieto et al., AISTATS 2023,
-    arXiv:2206.04613) adds to GD's step; the mean, E∇L(W + ζ) = ∇L(W) + (s²/2)∇Tr∇²L(W)
-    + O(s⁴), comes with it. Returns :func:`mean_step` of noisy_eval with noise ``s``.
+    by Monte Carlo over ``draws`` draws of ζ, with its standard error, in total and by layer;
+    for small s it is s² ‖∇²L(W)‖_F² + O(s⁴). This is the noise that noisy_eval (Orvieto et
+    al., AISTATS 2023, arXiv:2206.04613) adds to GD's step; the mean, E∇L(W + ζ) = ∇L(W) +
+    (s²/2)∇Tr∇²L(W) + O(s⁴), comes with it. ``layerwise``: with a trained readout, each
+    layer's gradient at noise on that layer alone (their independent layer-wise
+    perturbations), which drops the cross-layer products ζ_W ζ_a whose variance grows with
+    the width. Returns :func:`mean_step` of noisy_eval with noise ``s``.
     """
     if not (np.isfinite(s) and s >= 0):
         reject("s", s, "a real number >= 0")
-    return mean_step(source, {"name": "noisy_eval", "s": float(s), "layerwise": False},
+    return mean_step(source, {"name": "noisy_eval", "s": float(s), "layerwise": bool(layerwise)},
                      draws=draws, seed=seed)
+
+
+def hessian_trace_by_layer(source) -> dict:
+    """Tr ∇²L_S at an iterate split by layer: ``{"filters": Tr over the filters and biases,
+    "readout": Tr over the second layer (0 for a fixed readout), "total": their sum}``.
+
+    Noise injection's explicit regulariser is (s²/2) Tr ∇²L (Orvieto et al. 2023), so these
+    are its parts per layer. Exact (closed form, :func:`signoise.readout.diagnostics_ro`): the
+    filters' block is the trace with the readout held fixed.
+    """
+    from .algorithms import Readout
+    from .diagnostics import METRICS
+
+    it = iterate(source)
+    rec = run_record(it.cfg)
+    modes = (Readout.PER_FILTER, Readout.TRAINED) if rec["readout"][0] == Readout.TRAINED \
+        else (rec["readout"][0],)
+    traces = []
+    for mode in modes:
+        rec["readout"] = mode
+        batch = get_engine(it.engine).Batch([it.run.inputs], [rec.copy()], _readouts(it.run, 1))
+        batch.set_state({name: v[None] for name, v in it.state.items()})
+        out = np.empty((1, len(METRICS)))
+        batch.evaluate(out)
+        traces.append(float(out[0, METRICS.index("hessian_trace")]))
+    return {"filters": traces[0], "readout": traces[-1] - traces[0], "total": traces[-1]}
 
 
 __all__ = [
@@ -255,4 +306,6 @@ __all__ = [
     "perturbed_grad_variance",
     "sq_norm",
     "update_draws",
+    "hessian_trace_by_layer",
+    "LAYER_OF",
 ]
