@@ -73,12 +73,56 @@ def theory_boundary(ds, da, theory: str, x: str, y: str, const: float | None = N
     return xs, ys, f"{control.name} = {const:.3g} ({note})"
 
 
+def free_boundary(ds, x: str, y: str, value: str = "test_error", level: float | None = None,
+                  sel: dict | None = None, n_boot: int = 400):
+    """The boundary fitted freely: per value of ``y``, the ``x`` where the seed mean of
+    ``value`` crosses ``level``, and the log-log slope of y against those crossings with its
+    bootstrap interval over seeds (:func:`signoise.theory.fit_exponent`).
+
+    For Cao et al. with x = ‖μ‖ (or SNR) and y = n the theorem predicts slope −q; for Kou et
+    al. with y = d, slope 4. ``level`` defaults to the benign threshold
+    (:func:`benign_threshold`). Returns ``(xs, ys, label, fit)``: the fitted power law over the
+    crossings' range, a legend text with the exponent and its 95 % interval, and the fit dict.
+    """
+    import warnings
+
+    import numpy as np
+
+    from .theory import fit_exponent
+
+    ds, _ = phase_slice(ds, value, "mean", sel)
+    level = benign_threshold(ds, level)
+    da = ds[value].isel(step=-1) if "step" in ds[value].dims else ds[value]
+    for extra in ("j", "r", "i"):
+        if extra in da.dims:
+            da = da.max(extra)
+    if "diverged" in ds and "seed" in ds["diverged"].dims:
+        da = da.where(~ds["diverged"].astype(bool))
+    stat = da.transpose("seed", y, x).values
+    xv, yv = ds[x].values.astype(float), ds[y].values.astype(float)
+    if np.any(xv <= 0) or np.any(yv <= 0):
+        reject("x/y", (x, y), "grid axes with positive values for a log-log fit")
+    with warnings.catch_warnings():   # a cell whose seeds all diverged: NaN, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fit = fit_exponent(stat, xv, yv, level, n_boot=n_boot)
+    ok = np.isfinite(fit["crossings"])
+    if ok.sum() < 2:
+        return np.array([]), np.array([]), "free fit: fewer than two rows cross", fit
+    k, c = np.polyfit(np.log(fit["crossings"][ok]), np.log(yv[ok]), 1)
+    xs = np.geomspace(fit["crossings"][ok].min(), fit["crossings"][ok].max(), 50)
+    lo, hi = fit["ci"]
+    label = f"free fit: log {y} = {k:.2f} log {x} + c (95% CI [{lo:.2f}, {hi:.2f}])"
+    return xs, np.exp(c) * xs ** k, label, fit
+
+
 def phase_diagram(ds, x: str, y: str, value: str = "test_error", stat: str = "mean",
                   theory: str | None = None, const: float | None = None,
                   threshold: float | None = None, sel: dict | None = None, ax=None,
                   title: str | None = None):
-    """Draw the phase diagram of ``value`` over the grid axes ``x`` and ``y``, with a theory's
-    boundary overlaid; returns the Axes (:func:`signoise.plot.plot_phase`)."""
+    """Draw the phase diagram of ``value`` over the grid axes ``x`` and ``y``; with a
+    ``theory``, its boundary (constant given or fitted) and the freely fitted boundary
+    (:func:`free_boundary`, exponent in the legend) overlaid. Returns the Axes
+    (:func:`signoise.plot.plot_phase`)."""
     from .plot import plot_phase
 
     ds, da = phase_slice(ds, value, stat, sel)
@@ -88,7 +132,12 @@ def phase_diagram(ds, x: str, y: str, value: str = "test_error", stat: str = "me
     extra = [d for d in da.dims if d not in (x, y)]
     if extra:
         reject("sel", sel or {}, f"a value for every other grid axis: {extra}")
-    lines = [] if theory is None else [theory_boundary(ds, da, theory, x, y, const, threshold)]
+    lines = []
+    if theory is not None:
+        lines.append(theory_boundary(ds, da, theory, x, y, const, threshold))
+        xs, ys, label, _ = free_boundary(ds, x, y, value, threshold, sel)
+        if xs.size:
+            lines.append((xs, ys, label))
     return plot_phase(da, x, y, ax=ax, boundaries=lines, title=title)
 
 
@@ -109,5 +158,5 @@ def collapse_diagram(ds, theory: str, value: str = "test_error", stat: str = "me
     return plot_collapse(control, da, ax=ax, const=const, hue=hue, title=title)
 
 
-__all__ = ["phase_slice", "benign_threshold", "theory_boundary", "phase_diagram",
+__all__ = ["phase_slice", "benign_threshold", "theory_boundary", "free_boundary", "phase_diagram",
            "collapse_diagram"]

@@ -174,9 +174,9 @@ def plot_phase(da, x: str, y: str, ax=None, boundaries=(), title=None, cmap="vir
                                    lw=0.0, label=f"runs diverged ({100 * shown.min():.0f}–"
                                                  f"{100 * shown.max():.0f}% of a cell's seeds; "
                                                  f"{len(cells)} cells)"))
-    for xs, ys, text in boundaries:
+    for k, (xs, ys, text) in enumerate(boundaries):
         ax.plot(xs, ys, color="w", lw=2.2)
-        ax.plot(xs, ys, color="C3", lw=1.2, ls="--", label=text)
+        ax.plot(xs, ys, color=("C3", "C1")[k % 2], lw=1.2, ls=("--", ":")[k % 2], label=text)
     if boundaries or hatched:
         ax.legend(fontsize=8, loc="best")
     ax.set_xlim(xe[0], xe[-1])

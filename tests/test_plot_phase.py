@@ -80,3 +80,41 @@ def test_phase_diagram_python_api(tmp_path):
         sn.phase_diagram(ds, "data.mu_norm", "data.n", sel={"train.lr": 0.1})
     ax = sn.collapse_diagram(ds, "cao", const=1.0)
     assert ax.get_xscale() == "log"
+
+
+def synthetic_sweep(exponent=-3.0, C=400.0, seeds=4, noise=0.02):
+    """A sweep-like Dataset whose test error falls from 1/2 to 0 across n = C ‖μ‖^exponent
+    (a logistic step in log ‖μ‖), with seed noise: the free fit must find ``exponent``."""
+    mu = np.geomspace(1.0, 16.0, 41)
+    n = np.array([10.0, 20.0, 40.0, 80.0])
+    star = (n / C) ** (1.0 / exponent)                         # ‖μ‖* per row
+    rng = np.random.default_rng(0)
+    err = 0.5 / (1.0 + np.exp((np.log(mu)[None, :] - np.log(star)[:, None]) / 0.05))
+    err = err[:, :, None] + noise * rng.standard_normal((n.size, mu.size, seeds))
+    ds = xr.Dataset({"test_error": (("data.n", "data.mu_norm", "seed", "step"), err[..., None]),
+                     "done": (("data.n", "data.mu_norm"), np.ones((n.size, mu.size), bool))},
+                    coords={"data.n": n, "data.mu_norm": mu, "seed": np.arange(seeds),
+                            "step": [100]},
+                    attrs={"config": "[data]\nflip = 0.0\nd = 2000\nsigma_p = 1.0\nmu_norm = 1.0\n"
+                                     "[model]\nq = 3.0\n"})
+    return ds, star
+
+
+def test_free_boundary_finds_the_exponent_and_phase_diagram_draws_it():
+    import signoise as sn
+    from signoise.phase import free_boundary
+
+    ds, star = synthetic_sweep()
+    xs, ys, label, fit = free_boundary(ds, "data.mu_norm", "data.n")
+    np.testing.assert_allclose(fit["crossings"], star, rtol=0.02)
+    assert fit["slope"] == __import__("pytest").approx(-3.0, abs=0.05)
+    assert fit["ci"][0] < -3.0 < fit["ci"][1]
+    assert "-3.0" in label or "-2.9" in label
+    np.testing.assert_allclose(ys, 400.0 * xs ** fit["slope"], rtol=0.1)
+    wrong, _ = synthetic_sweep(exponent=-4.0)
+    assert free_boundary(wrong, "data.mu_norm", "data.n")[3]["ci"][1] < -3.5
+    ax = sn.phase_diagram(ds, "data.mu_norm", "data.n", theory="cao")
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("fitted" in t for t in labels) and label in labels
+    line = [ln for ln in ax.get_lines() if ln.get_label() == label][0]
+    np.testing.assert_allclose(line.get_xdata(), xs)
