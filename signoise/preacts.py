@@ -73,6 +73,44 @@ def delta_preacts(Q, K, dH):
 
 
 @njit(cache=True)
+def delta_preacts_basis(Q, G, y_true, use_bias, dH):
+    """:func:`delta_preacts` through the basis Gram matrix G of [μ, ξ_1..ξ_n] (gram engine):
+    the direction Σ Q x has coefficients c_0 = Σ_i Q[., i, 0] ỹ_i, c_{i+1} = Q[., i, 1] (and
+    Σ Q on the bias); then ⟨Σ Q x, v_b⟩ = (c G)_b gives dH[i, 0] = ỹ_i (cG)_0 (+ Σ Q),
+    dH[i, 1] = (cG)_{i+1} (+ Σ Q). A (2m × (n+1)) (n+1)² product instead of K's (2m × 2n)
+    (2n)²: about 4× fewer flops, the same numbers up to rounding."""
+    two, m, n, _ = Q.shape
+    c = np.empty((two * m, n + 1))
+    sb = np.zeros(two * m)
+    for j in range(two):
+        for r in range(m):
+            row = j * m + r
+            s = 0.0
+            for i in range(n):
+                s += Q[j, r, i, 0] * y_true[i]
+                c[row, i + 1] = Q[j, r, i, 1]
+                if use_bias:
+                    sb[row] += Q[j, r, i, 0] + Q[j, r, i, 1]
+            c[row, 0] = s
+    Z = np.dot(c, G)
+    for j in range(two):
+        for r in range(m):
+            row = j * m + r
+            for i in range(n):
+                dH[j, r, i, 0] = y_true[i] * Z[row, 0] + sb[row]
+                dH[j, r, i, 1] = Z[row, i + 1] + sb[row]
+
+
+@njit(cache=True)
+def direction_preacts(Q, K, G, y_true, use_bias, dH):
+    """dH = H(W + Σ Q x) − H(W): through G when the engine passes it (non-empty), else K."""
+    if G.shape[0]:
+        delta_preacts_basis(Q, G, y_true, use_bias, dH)
+    else:
+        delta_preacts(Q, K, dH)
+
+
+@njit(cache=True)
 def example_sq(H, blocks, i, q, a):
     """T_i = ‖∇_W (y_i f(x_i))‖² = a² Σ_{j,r} Σ_{p,p'} σ'(H_p) σ'(H_p') P_i[p,p']."""
     _, m, _, _ = H.shape

@@ -27,7 +27,7 @@ from .activation import act, d2act, dact, margin_terms
 from .algorithms import (ANTI_PGD, CLIP, FDGR, FLOODING, LABEL_NOISE_GD, NOISY_EVAL, SAM, USAM,
                          FDScheme, Readout)
 from .diagnostics import scores, signal_variance
-from .preacts import delta_preacts, fdot, lincomb, patch_sqnorm_blocks
+from .preacts import delta_preacts, direction_preacts, fdot, lincomb, patch_sqnorm_blocks
 from .steps import example_weights
 
 
@@ -76,7 +76,7 @@ def _grad_at_ro(H, ro, y, omega, q, f, loss, d1, d2, Q, gA):
 
 
 @njit(cache=True)
-def step_coef_ro(prm, H, ro, dHn, dAn, K, y, ysign, omega_in, f, loss, d1, d2, ys, omega,
+def step_coef_ro(prm, H, ro, dHn, dAn, K, G, yt, y, ysign, omega_in, f, loss, d1, d2, ys, omega,
                  Hs, dH, Q, Qs, gA, gAs, ros):
     """:func:`signoise.steps.step_coef` with the readout ``ro`` (2, m): fills Q (filters) and
     gA (readout, used when ``prm.readout`` is TRAINED) with the update direction; returns L_S.
@@ -119,13 +119,13 @@ def step_coef_ro(prm, H, ro, dHn, dAn, K, y, ysign, omega_in, f, loss, d1, d2, y
             lincomb(Q, -1.0, Q, 0.0, Q)
             lincomb(gA, -1.0, gA, 0.0, gA)
     elif code == CLIP:
-        delta_preacts(Q, K, dH)
+        direction_preacts(Q, K, G, yt, prm.use_bias, dH)
         norm = math.sqrt(fdot(Q, dH) + fdot(gA, gA))
         if norm > prm.max_norm:
             lincomb(Q, prm.max_norm / norm, Q, 0.0, Q)
             lincomb(gA, prm.max_norm / norm, gA, 0.0, gA)
     elif code == SAM or code == USAM or code == FDGR:
-        delta_preacts(Q, K, dH)
+        direction_preacts(Q, K, G, yt, prm.use_bias, dH)
         if code == FDGR:
             lam, eps, scheme = prm.lam, prm.fd_step, prm.fd_scheme
             r = -eps if scheme == FDScheme.BACKWARD else eps

@@ -1,9 +1,10 @@
 """One training step of every algorithm, in pre-activation space (SPEC §4).
 
 The engines hand over the pre-activations ``H`` of the current iterate, the patch Gram matrix
-``K`` (so that any step along a gradient direction is known exactly in pre-activation space,
-see :func:`signoise.preacts.delta_preacts`) and the step's random inputs; :func:`step_coef`
-returns the patch coefficients ``Q`` of the update direction, W ← W − η Σ Q x. Engines own
+``K`` or, in the gram engine, the basis Gram matrix ``G`` with the true labels ``yt`` (so that
+any step along a gradient direction is known exactly in pre-activation space, see
+:func:`signoise.preacts.direction_preacts`; G's product costs 4× fewer flops) and the step's
+random inputs; :func:`step_coef` returns the patch coefficients ``Q`` of the update direction, W ← W − η Σ Q x. Engines own
 only "how to get H" and "how to apply Q", so each rule below exists once.
 """
 
@@ -17,7 +18,7 @@ from numba import njit
 from .algorithms import (ANTI_PGD, CLIP, FDGR, FLOODING, GR, LABEL_NOISE_GD, LPG, NOISY_EVAL,
                          PEGR, SAM, USAM, FDScheme)
 from .activation import margin_terms
-from .preacts import (assign, delta_preacts, fdot, gd_coef, hvp_coef, lincomb, outputs,
+from .preacts import (assign, direction_preacts, fdot, gd_coef, hvp_coef, lincomb, outputs,
                       pegr_coef)
 
 
@@ -61,7 +62,7 @@ def example_weights(prm, y, loss, ysign, omega_in, ys, omega):
 
 
 @njit(cache=True)
-def step_coef(prm, H, dHn, K, blocks, y, ysign, omega_in, f, loss, d1, d2, ys, omega, Hs, dH, Q,
+def step_coef(prm, H, dHn, K, G, yt, blocks, y, ysign, omega_in, f, loss, d1, d2, ys, omega, Hs, dH, Q,
               Qs):
     """Fill Q with the update direction of the run's algorithm (``prm``, a run record of
     :data:`~signoise.algorithms.RUN_DTYPE`) at H; return L_S(H).
@@ -94,15 +95,15 @@ def step_coef(prm, H, dHn, K, blocks, y, ysign, omega_in, f, loss, d1, d2, ys, o
         if L < prm.flood_level:
             lincomb(Q, -1.0, Q, 0.0, Q)
     elif code == CLIP:
-        delta_preacts(Q, K, dH)
+        direction_preacts(Q, K, G, yt, prm.use_bias, dH)
         norm = math.sqrt(fdot(Q, dH))
         if norm > prm.max_norm:
             lincomb(Q, prm.max_norm / norm, Q, 0.0, Q)
     elif code == GR:
-        delta_preacts(Q, K, dH)           # v = g, so λ H g is added
+        direction_preacts(Q, K, G, yt, prm.use_bias, dH)   # v = g, so λ H g is added
         hvp_coef(H, dH, ys, d1, d2, omega, q, a, prm.lam, Q)
     elif code == SAM or code == USAM or code == FDGR:
-        delta_preacts(Q, K, dH)
+        direction_preacts(Q, K, G, yt, prm.use_bias, dH)
         if code == FDGR:
             lam, eps, scheme = prm.lam, prm.fd_step, prm.fd_scheme
             r = -eps if scheme == FDScheme.BACKWARD else eps

@@ -185,10 +185,10 @@ def advance(G, Z0, y, y_true, beta, bias, ro, prm, nsteps, omega_t, ysign_t, zet
         ysign = ysign_t[t] if ysign_t.shape[0] else none
         omega_in = omega_t[t] if omega_t.shape[0] else none
         if scalar:
-            L = step_coef(prm, H, dHn, K, blocks, y, ysign, omega_in,
+            L = step_coef(prm, H, dHn, K, G, y_true, blocks, y, ysign, omega_in,
                           f, loss, d1, d2, ys, omega, Hs, dH, Q, Qs)
         else:
-            L = step_coef_ro(prm, H, ro, dHn, dAn, K, y, ysign, omega_in, f, loss, d1, d2,
+            L = step_coef_ro(prm, H, ro, dHn, dAn, K, G, y_true, y, ysign, omega_in, f, loss, d1, d2,
                              ys, omega, Hs, dH, Q, Qs, gA, gAs, ros)
         if not np.isfinite(L):
             return t, DIVERGED

@@ -91,6 +91,7 @@ def advance(X, K, y, W, bias, ro, prm, nsteps, omega_t, ysign_t, zeta_t):
     blocks = np.empty((n, 2, 2))
     patch_sqnorm_blocks(K, blocks)
     none = np.empty(0)
+    nobasis = np.empty((0, 0))      # pre-activation changes through K (no basis here)
     add_noise = prm.code == A.PGD or prm.code == A.GRAD_NOISE
     scalar = prm.readout == Readout.SCALAR
     trained = prm.readout == Readout.TRAINED
@@ -107,10 +108,10 @@ def advance(X, K, y, W, bias, ro, prm, nsteps, omega_t, ysign_t, zeta_t):
         ysign = ysign_t[t] if ysign_t.shape[0] else none
         omega_in = omega_t[t] if omega_t.shape[0] else none
         if scalar:
-            L = step_coef(prm, H, dHn, K, blocks, y, ysign, omega_in,
+            L = step_coef(prm, H, dHn, K, nobasis, none, blocks, y, ysign, omega_in,
                           f, loss, d1, d2, ys, omega, Hs, dH, Q, Qs)
         else:
-            L = step_coef_ro(prm, H, ro, dHn, dAn, K, y, ysign, omega_in, f, loss, d1, d2,
+            L = step_coef_ro(prm, H, ro, dHn, dAn, K, nobasis, none, y, ysign, omega_in, f, loss, d1, d2,
                              ys, omega, Hs, dH, Q, Qs, gA, gAs, ros)
         if not np.isfinite(L):
             return t, DIVERGED
