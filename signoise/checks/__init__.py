@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .base import SIZES, VERDICTS, Check, CheckResult, verdict_interval
 from .registry import REGISTRY, check, register
-from . import cao2022  # noqa: F401,E402  (registers its checks)
+from . import cao2022, kou2023  # noqa: F401,E402  (register their checks)
 from .runner import run_checks
 
 __all__ = ["Check", "CheckResult", "REGISTRY", "register", "check", "run_checks", "SIZES",
