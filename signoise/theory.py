@@ -316,7 +316,8 @@ def stage1_dynamics(cfg, seed: int | None = None, problem=None):
     xarray.Dataset
         ``gamma (step, j, r)``, ``rho (step, j, r, i)`` and, as in a simulation's result,
         ``gamma_max (step, j)``, ``rho_bar_max (step)``, ``rho_bar_mean (step)``,
-        ``rho_under_min (step)``.
+        ``rho_under_min (step)``. Once a power iteration has overflowed (well past the end of
+        stage 1) its values are NaN.
     """
     import xarray as xr
 
@@ -337,8 +338,11 @@ def stage1_dynamics(cfg, seed: int | None = None, problem=None):
     c = tr.lr * cfg.model.readout_scale / (2.0 * n)
     _stage1_kernel(np.ascontiguousarray(a0), b0, float(problem.mu @ problem.mu), xi2, y, yt, c,
                    float(cfg.model.q), tr.steps, tr.record_every, gam, rho)
+    gam[~np.isfinite(gam)] = np.nan                                    # blown up: past stage 1
+    rho[~np.isfinite(rho)] = np.nan
     own = (np.array([1.0, -1.0])[:, None, None] * y[None, None, :]) > 0   # y_i = j
-    bar = np.where(own, rho, -np.inf).max(axis=2)                      # (step, j, i)
+    with np.errstate(invalid="ignore"):
+        bar = np.where(own, rho, -np.inf).max(axis=2)                      # (step, j, i)
     bar_i = np.where(own[0], bar[:, 0], bar[:, 1])                     # max_r ρ̄_{y_i, r, i}
     return xr.Dataset(
         {"gamma": (("step", "j", "r"), gam), "rho": (("step", "j", "r", "i"), rho),
