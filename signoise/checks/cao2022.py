@@ -226,8 +226,8 @@ def race_growth(cfg, seed, gamma, rho):
     (the pre-activation on the examples of class j). Noise: mean_i max_r ⟨w_{y_i,r}, ξ_i⟩ / its
     value at step 0, with the exact ⟨w, ξ_i⟩ = ⟨w0, ξ_i⟩ + Σ_k ρ_k K_ki/K_kk (SPEC §3).
     ``gamma (step, j, r)`` and ``rho (step, j, r, i)`` are the run's recorded coefficients."""
-    from ..wishart import sample_reduced
     from ..data import sample_problem
+    from ..wishart import sample_reduced
 
     prob = (sample_reduced if cfg.data.sampler == "wishart" else sample_problem)(cfg, seed)
     sign = np.array([1.0, -1.0])
