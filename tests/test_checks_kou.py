@@ -83,3 +83,58 @@ def test_flip_exact_rejects_non_booleans():
     for bad in (1, "true", None):
         with pytest.raises(sn.ConfigError, match=r"data\.flip_exact"):
             _cfg(flip_exact=bad)
+
+
+# --- check 2: Kou et al. 2023 -------------------------------------------------------------------
+
+def test_kou_boundary_slope_is_four_at_the_theorems_conditions(tmp_path):
+    r = sn.check("kou_boundary_theorem")
+    assert r.verdict == "PASS"
+    assert 3.6 <= r.data.attrs["ci_lo"] <= r.value <= r.data.attrs["ci_hi"] <= 4.4
+    d = r.data.d.values
+    assert d[-1] / d[0] >= 100                       # at least two decades of d
+    assert np.isfinite(r.data.crossing).all() and r.data.sizes["pair"] == d.size - 1
+    # the local slopes are the two-point slopes of the crossings
+    x = r.data.crossing.values
+    np.testing.assert_allclose(r.data.local_slope, np.diff(np.log(d)) / np.diff(np.log(x)))
+    r.figure(tmp_path / "k.png")
+    assert (tmp_path / "k.png").stat().st_size > 0
+    # negative controls: a wrong exponent, and the paper's settings (the law bends there)
+    assert sn.check("kou_boundary_theorem", expected=3.0).verdict == "FAIL"
+    assert sn.check("kou_boundary_theorem", settings="paper").verdict == "FAIL"
+
+
+def test_kou_boundary_bends_at_the_papers_settings():
+    r = sn.check("kou_boundary_paper_settings")
+    assert r.verdict == "PASS"
+    assert r.data.local_slope[0] > r.data.local_slope[-1] and r.data.local_hi[-1] < 3.6
+    assert "within 10% of 4 for d in" in r.where
+    # negative control: at the theorem's conditions there is no bend to see
+    assert sn.check("kou_boundary_paper_settings", settings="theorem").verdict == "FAIL"
+
+
+def test_kou_error_floor_is_the_flip_rate():
+    r = sn.check("kou_error_floor")
+    assert r.verdict == "PASS" and r.where == "holds for p in {0.05, 0.1, 0.2}"
+    benign = r.data.test_error.sel(cell="benign").mean("seed")
+    # with exact flips on the test labels the floor is p to within the rounding of p·n_c
+    np.testing.assert_allclose(benign, r.data.p, atol=3 * float(r.data.se.max()))
+    # negative controls: a "benign" cell that is not (control 0.3 < C), and a wrong floor
+    assert sn.check("kou_error_floor", controls={"benign": 0.3}).verdict == "FAIL"
+    assert sn.check("kou_error_floor", offset=0.05).verdict == "FAIL"
+
+
+# --- check 3: Cao's early-phase race ------------------------------------------------------------
+
+@pytest.mark.parametrize("which", ["signal", "noise"])
+def test_cao_race_time_slopes_match_stage1_theory(which, tmp_path):
+    r = sn.check(f"cao_race_{which}_time")
+    assert r.verdict == "PASS"
+    axes = ("mu_norm", "sigma0") if which == "signal" else ("d",)
+    for axis in axes:
+        expected = r.data.attrs[f"expected_{axis}"]
+        assert abs(r.data.attrs[f"slope_{axis}"] - expected) <= 0.1 * abs(expected)
+        assert np.isfinite(r.data[f"time_{axis}"]).all()
+    r.figure(tmp_path / "r.png")
+    # negative control: the theory evaluated at the wrong exponent q = 4
+    assert sn.check(f"cao_race_{which}_time", q=4.0).verdict == "FAIL"

@@ -202,10 +202,10 @@ RACE_GROWTH = 2.0
 #: Theorem's conditions: q = 3, small σ₀‖μ‖ and σ₀σ_p√d (<= 0.09), η <= min(‖μ‖⁻², (σ_p² d)⁻¹).
 _RACE_BASE = {"data.n": 10, "data.sampler": "wishart", "data.n_test": 10, "model.m": 5,
               "model.q": 3.0}
-_RACE = {"quick": {"seeds": 6, "mu": (40.0, 80.0, 3), "sigma0": (2.5e-4, 1e-3, 3),
+_RACE = {"quick": {"seeds": 4, "mu": (40.0, 80.0, 3), "sigma0": (2.5e-4, 1e-3, 3),
                    "d": (2000, 8000, 3), "steps": 1500},
-         "paper": {"seeds": 24, "mu": (30.0, 120.0, 7), "sigma0": (1e-4, 1e-3, 6),
-                   "d": (1000, 16000, 6), "steps": 6000}}
+         "paper": {"seeds": 16, "mu": (40.0, 120.0, 5), "sigma0": (1e-4, 1e-3, 5),
+                   "d": (2000, 16000, 4), "steps": 4000}}
 
 
 def _first_crossing(steps, series, level):

@@ -47,8 +47,8 @@ def _level(p):
 
 # --- check 2a/2b: the boundary d ∝ ‖μ‖⁴, fitted freely --------------------------------------
 
-_BND = {"quick": {"d": (10 ** 2.5, 10 ** 4.5, 5), "mu": 20, "seeds": 12},
-        "paper": {"d": (1e2, 1e6, 13), "mu": 32, "seeds": 32}}
+_BND = {"quick": {"d": (10 ** 2.5, 10 ** 4.5, 5), "mu": 16, "seeds": 8},
+        "paper": {"d": (1e2, 1e5, 10), "mu": 32, "seeds": 32}}
 
 
 @functools.lru_cache(maxsize=4)
