@@ -245,7 +245,7 @@ def race_growth(cfg, seed, gamma, rho):
 
 
 @functools.lru_cache(maxsize=4)
-def _race_grid(size, backend):
+def _race_time_grid(size, backend):
     """Measured signal and noise times per (seed, axis value) on three axes, in one batch:
     ‖μ‖ and σ₀ for the signal (d = 1000, where the signal wins), σ_p√d for the noise
     (‖μ‖ = 1, where the noise wins). η = min(‖μ‖⁻², (σ_p² d)⁻¹) at the axis' largest ‖μ‖
@@ -306,7 +306,7 @@ def _race_run(size, which, q=3.0, band=0.1):
     ``which`` = "signal": slopes against ‖μ‖ (theory −q) and σ₀ (theory −(q − 2));
     "noise": against σ_p√d (theory −q). ``q`` is the exponent the theory is evaluated at (the
     runs use q = 3): a different ``q`` is a broken premise (negative control)."""
-    times, configs = _race_grid(size, BACKEND.get())
+    times, configs = _race_time_grid(size, BACKEND.get())
     q = float(q)
     rows = ({"mu_norm": -q, "sigma0": -(q - 2.0)} if which == "signal"
             else {"d": -q})
