@@ -299,7 +299,8 @@ def stage1_dynamics(cfg, seed: int | None = None, problem=None):
 
     with a the readout scale (1/m by default). So each pre-activation x of a growing
     coefficient follows a tensor power iteration x ← x + c q x^{q−1} from its initial value
-    (Cao, Chen, Belkin, Gu, NeurIPS 2022, arXiv:2202.06526, proof of Lemma 5.x, stage 1).
+    (Cao, Chen, Belkin, Gu, NeurIPS 2022, arXiv:2202.06526: stage 1 of the proofs of
+    Theorems 4.3-4.4; SPEC §6).
 
     Parameters
     ----------
