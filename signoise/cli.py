@@ -180,6 +180,13 @@ def cmd_plot(args):
         ds = open_result(args.input)
         axes = plot.plot_dynamics(ds, title=f"{ds.attrs.get('algorithm', '')} "
                                   f"(seed {ds.attrs.get('seed', '?')})")
+        if args.theory != "none":
+            from . import theory
+            from .results import config_of
+
+            cfg = config_of(ds)
+            plot.plot_stage1_theory(theory.stage1_dynamics(cfg), axes[0],
+                                    theory.lprime_leaves_half(ds))
         plot.save(axes[0].figure, args.output)
     if not args.quiet:
         print(args.output)
@@ -321,8 +328,10 @@ def build_parser():
     pl.add_argument("--value", default="test_error", help="variable (default test_error)")
     pl.add_argument("--stat", default="mean",
                     help="over seeds: mean, median, std, spread or qX (quantile X)")
-    pl.add_argument("--theory", choices=["none", "cao", "kou"], default="none",
-                    help="overlay this theory's boundary (phase) / its control parameter (collapse)")
+    pl.add_argument("--theory", choices=["none", "cao", "kou"], default="none", nargs="?",
+                    const="cao",
+                    help="overlay this theory's boundary (phase) / its control parameter "
+                         "(collapse); dynamics: --theory overlays the stage-1 prediction")
     pl.add_argument("--const", type=float, help="the boundary constant C (default: fitted)")
     pl.add_argument("--threshold", type=float,
                     help="error below which a cell counts as benign for the fit "

@@ -58,7 +58,9 @@ class DataSpec(_Section):
     """Signal-noise patch data (SPEC §1; Cao et al. 2022, Kou et al. 2023).
 
     ``mu_norm`` is ‖μ‖; ``snr`` = ‖μ‖ / (σ_p √d); give exactly one. ``flip`` is the label-flip
-    rate p. ``noise``: "projected" ξ ~ N(0, σ_p²(I − μμᵀ/‖μ‖²)), or "isotropic" N(0, σ_p² I).
+    rate p; ``flip_exact`` flips exactly round(p·n_c) labels in each true class c instead of
+    each with probability p (separates the theory from finite-sample flip fluctuations).
+    ``noise``: "projected" ξ ~ N(0, σ_p²(I − μμᵀ/‖μ‖²)), or "isotropic" N(0, σ_p² I).
     """
 
     _name = "data"
@@ -68,6 +70,8 @@ class DataSpec(_Section):
     snr: float | None = _f(None, Real(0.0, optional=True), "‖μ‖/(σ_p √d)")
     sigma_p: float = _f(1.0, Real(0.0, low_open=True), "noise scale σ_p")
     flip: float = _f(0.0, Real(0.0, 0.5, high_open=True), "label-flip rate p")
+    flip_exact: bool = _f(False, Bool(), "exactly round(p·n_c) flipped labels in each class c "
+                          "(default: each label flips independently with probability p)")
     n_test: int = _f(2000, Int(1), "test examples")
     noise: str = _f("projected", Choice(("projected", "isotropic")))
     sampler: str = _f("explicit", Choice(("explicit", "wishart")),

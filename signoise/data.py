@@ -96,9 +96,33 @@ class Problem:
             reject("problem.b0", self.b0.shape, f"finite values of shape {self.w0.shape[:2]}")
 
 
-def _labels(rng, count, flip):
+def flip_counts(y_true, flip):
+    """round(p·n_c) for each class c in (+1, −1): the flips ``data.flip_exact`` makes.
+
+    Halves round up (p = 0.1, n_c = 5 gives 1), so the count is ⌊p·n_c + 1/2⌋.
+    """
+    y_true = np.asarray(y_true)
+    return {c: int(np.floor(flip * np.count_nonzero(y_true == c) + 0.5 + 1e-9))
+            for c in (1.0, -1.0)}
+
+
+def _labels(rng, count, flip, exact=False):
+    """True labels ỹ uniform on {±1}, observed y = −ỹ for the flipped examples.
+
+    Bernoulli flips (default): example i flips when u_i < p, u_i ~ U(0, 1). ``exact``
+    (``data.flip_exact``): in each true class c exactly round(p·n_c) examples flip, those
+    with the smallest u_i, a uniformly random subset drawn from the same u (so the stream,
+    and every later draw from it, is the same as without ``exact``).
+    """
     y_true = 2.0 * rng.integers(0, 2, size=count) - 1.0
-    flipped = rng.random(count) < flip
+    u = rng.random(count)
+    if not exact:
+        flipped = u < flip
+    else:
+        flipped = np.zeros(count, dtype=bool)
+        for c, k in flip_counts(y_true, flip).items():
+            members = np.flatnonzero(y_true == c)
+            flipped[members[np.argsort(u[members], kind="stable")[:k]]] = True
     return np.where(flipped, -y_true, y_true), y_true
 
 
@@ -114,7 +138,8 @@ def sample_problem(cfg, seed: int | None = None) -> Problem:
     """Draw the explicit problem of ``cfg`` for run ``seed`` (default ``cfg.seed``).
 
     μ = ‖μ‖ e_1. Observed labels are flipped with probability ``data.flip`` on the training
-    and the test set. Initial weights: N(0, σ0²) entries, or U(−1/√d, 1/√d) for
+    and the test set (with ``data.flip_exact``: exactly round(p·n_c) in each true class c).
+    Initial weights: N(0, σ0²) entries, or U(−1/√d, 1/√d) for
     ``model.init = "uniform"``; biases (if the model has them) drawn the same way.
     """
     data, model = cfg.data, cfg.model
@@ -126,11 +151,11 @@ def sample_problem(cfg, seed: int | None = None) -> Problem:
     mu[0] = data.mu
 
     rng = rng_for(seed, STREAM_DATA)
-    y, y_true = _labels(rng, data.n, data.flip)
+    y, y_true = _labels(rng, data.n, data.flip, data.flip_exact)
     xi = _noise(rng, data.n, data)
 
     rng = rng_for(seed, STREAM_TEST)
-    y_test, y_true_test = _labels(rng, data.n_test, data.flip)
+    y_test, y_true_test = _labels(rng, data.n_test, data.flip, data.flip_exact)
     xi_test = _noise(rng, data.n_test, data)
 
     rng = rng_for(seed, STREAM_INIT)

@@ -28,6 +28,28 @@ def plot_coefficients(ds, ax=None):
     return ax
 
 
+def plot_stage1_theory(theory, ax, leaves_at=None):
+    """Overlay the stage-1 prediction on :func:`plot_coefficients`' Axes.
+
+    ``theory`` is :func:`signoise.theory.stage1_dynamics`' Dataset (max_r γ for j = ±1 and
+    max ρ̄, dotted black); ``leaves_at`` (:func:`signoise.theory.lprime_leaves_half`) marks the
+    step where |ℓ'| leaves 1/2 and the prediction stops holding. The y range stays the
+    simulation's (the power iteration blows up past stage 1)."""
+    import numpy as np
+
+    ylim = ax.get_ylim()
+    step = theory["step"].values
+    for j, style in ((1, ":"), (-1, (0, (1, 3)))):
+        ax.plot(step, theory["gamma_max"].sel(j=j), color="k", ls=style, lw=1.2,
+                label=f"stage-1 theory γ (j={j:+d})")
+    ax.plot(step, theory["rho_bar_max"], color="k", ls="-.", lw=1.0, label="stage-1 theory ρ̄")
+    if leaves_at is not None and np.isfinite(leaves_at):
+        ax.axvline(leaves_at, color="0.4", lw=0.8, ls="--", label="|ℓ'| leaves 1/2")
+    ax.set_ylim(ylim)
+    ax.legend(fontsize=7)
+    return ax
+
+
 def plot_losses(ds, ax=None):
     """Training and test loss (log scale) over steps."""
     ax = _axes(ax, 1)

@@ -8,12 +8,19 @@ of their constant.
 
 The control parameter is ``n·SNR^q`` (Cao) or ``n‖μ‖⁴/(σ_p⁴ d)`` (Kou); the boundary is the
 level set ``control = C``. Functions take plain numbers or arrays and broadcast.
+
+Early phase (stage 1 of Cao et al.'s proof, SPEC §6): :func:`stage1_dynamics` iterates the GD
+recursions with |ℓ'| frozen at 1/2, :func:`race_times` gives the times the signal and the noise
+coefficients take to grow, and :func:`lprime_leaves_half` the step where that approximation
+ends in a recorded run.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
+from .activation import dact
 from .constraints import reject
 
 #: The theories with a known boundary, and the config keys their control parameter reads.
@@ -250,5 +257,135 @@ def fit_exponent(stat, x, y, level, n_boot: int = 400, seed: int = 0):
             "crossings": xs, "boot": boot}
 
 
+# --- early phase: stage 1 of Cao et al. (2022) ------------------------------------------------
+
+@njit(cache=True)
+def _stage1_kernel(a0, b0, mu2, xi2, y, yt, c, q, steps, every, gam_out, rho_out):
+    """Iterate the stage-1 recursions (see :func:`stage1_dynamics`) and record every
+    ``every`` steps. a0 (2, m) = ⟨w0_{j,r}, μ⟩; b0 (2, m, n) = ⟨w0_{j,r}, ξ_i⟩; c = η a / (2n)."""
+    m, n = a0.shape[1], y.shape[0]
+    gamma = np.zeros((2, m))
+    rho = np.zeros((2, m, n))
+    k = 0
+    for t in range(steps + 1):
+        if t % every == 0:
+            gam_out[k] = gamma
+            rho_out[k] = rho
+            k += 1
+        if t == steps:
+            break
+        for j in range(2):
+            sj = 1.0 - 2.0 * j
+            for r in range(m):
+                g = 0.0
+                for i in range(n):
+                    g += dact(yt[i] * (a0[j, r] + sj * gamma[j, r]), q) * y[i] * yt[i]
+                for i in range(n):
+                    # its own coefficient only: the cross terms ρ_k ⟨ξ_k, ξ_i⟩/‖ξ_k‖² are dropped
+                    rho[j, r, i] += c * xi2[i] * dact(b0[j, r, i] + rho[j, r, i], q) * sj * y[i]
+                gamma[j, r] += c * mu2 * g
+
+
+def stage1_dynamics(cfg, seed: int | None = None, problem=None):
+    """The early-phase coefficients that Cao et al.'s stage-1 analysis predicts.
+
+    GD's recursions (SPEC §3) with every loss derivative frozen at its value at zero margin,
+    ℓ'_i = −1/2 (|ℓ'| ≈ 1/2 while all outputs are small), and each noise pre-activation taken
+    as its initial value plus its own coefficient (the cross terms ⟨ξ_k, ξ_i⟩/‖ξ_k‖², of
+    relative size ~1/√d, are dropped as in the proof):
+
+        γ_{j,r}^{(t+1)}   = γ_{j,r}^{(t)} + (η a/(2n)) ‖μ‖² Σ_i σ'(ỹ_i(⟨w0_{j,r}, μ⟩ + j γ_{j,r}^{(t)})) y_i ỹ_i
+        ρ_{j,r,i}^{(t+1)} = ρ_{j,r,i}^{(t)} + (η a/(2n)) ‖ξ_i‖² σ'(⟨w0_{j,r}, ξ_i⟩ + ρ_{j,r,i}^{(t)}) j y_i
+
+    with a the readout scale (1/m by default). So each pre-activation x of a growing
+    coefficient follows a tensor power iteration x ← x + c q x^{q−1} from its initial value
+    (Cao, Chen, Belkin, Gu, NeurIPS 2022, arXiv:2202.06526: stage 1 of the proofs of
+    Theorems 4.3-4.4; SPEC §6).
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run (data, model, ``train.lr``, ``train.steps``, ``train.record_every``).
+    seed : int, optional
+        The run's seed (default ``cfg.seed``): the same data and initial filters as
+        :func:`signoise.simulate`.
+    problem : Problem, optional
+        Explicit data instead of drawing them.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``gamma (step, j, r)``, ``rho (step, j, r, i)`` and, as in a simulation's result,
+        ``gamma_max (step, j)``, ``rho_bar_max (step)``, ``rho_bar_mean (step)``,
+        ``rho_under_min (step)``. Once a power iteration has overflowed (well past the end of
+        stage 1) its values are NaN.
+    """
+    import xarray as xr
+
+    if problem is None:
+        if cfg.data.sampler == "wishart":
+            from .wishart import sample_reduced as draw
+        else:
+            from .data import sample_problem as draw
+        problem = draw(cfg, seed)
+    tr = cfg.train
+    a0 = problem.w0 @ problem.mu                                   # (2, m)
+    b0 = np.ascontiguousarray(np.einsum("jrd,id->jri", problem.w0, problem.xi))
+    xi2 = np.einsum("id,id->i", problem.xi, problem.xi)
+    y, yt = np.asarray(problem.y, float), np.asarray(problem.y_true, float)
+    m, n = a0.shape[1], y.size
+    count = tr.steps // tr.record_every + 1
+    gam, rho = np.empty((count, 2, m)), np.empty((count, 2, m, n))
+    c = tr.lr * cfg.model.readout_scale / (2.0 * n)
+    _stage1_kernel(np.ascontiguousarray(a0), b0, float(problem.mu @ problem.mu), xi2, y, yt, c,
+                   float(cfg.model.q), tr.steps, tr.record_every, gam, rho)
+    gam[~np.isfinite(gam)] = np.nan                                    # blown up: past stage 1
+    rho[~np.isfinite(rho)] = np.nan
+    own = (np.array([1.0, -1.0])[:, None, None] * y[None, None, :]) > 0   # y_i = j
+    with np.errstate(invalid="ignore"):
+        bar = np.where(own, rho, -np.inf).max(axis=2)                      # (step, j, i)
+    bar_i = np.where(own[0], bar[:, 0], bar[:, 1])                     # max_r ρ̄_{y_i, r, i}
+    return xr.Dataset(
+        {"gamma": (("step", "j", "r"), gam), "rho": (("step", "j", "r", "i"), rho),
+         "gamma_max": (("step", "j"), gam.max(axis=2)),
+         "rho_bar_max": ("step", bar_i.max(axis=1)), "rho_bar_mean": ("step", bar_i.mean(axis=1)),
+         "rho_under_min": ("step", np.where(own, np.inf, rho).min(axis=(1, 2, 3)))},
+        coords={"step": np.arange(count) * tr.record_every, "j": [1, -1]})
+
+
+def race_times(mu_norm, sigma_p, d, n, q, sigma0, lr, readout_scale, growth: float = 2.0):
+    """The stage-1 race: steps the signal and the noise pre-activations take to grow by the
+    factor ``growth`` from their typical initial size (Cao et al. 2022; SPEC §6).
+
+    A pre-activation that follows x' = c q x^{q−1} (the continuous form of
+    :func:`stage1_dynamics`) from x₀ reaches κ x₀ at t = (1 − κ^{2−q}) x₀^{2−q} / (c q (q−2))
+    (q > 2). Signal: c = η a ‖μ‖²/4 (half the examples push each filter), x₀ = σ₀‖μ‖; noise:
+    c = η a σ_p² d/(2n), x₀ = σ₀σ_p√d. Hence
+
+        t_s = 4 (1 − κ^{2−q}) / (η a q (q−2) σ₀^{q−2} ‖μ‖^q)              ∝ ‖μ‖^{−q} σ₀^{−(q−2)}
+        t_n = 2n (1 − κ^{2−q}) / (η a q (q−2) σ₀^{q−2} (σ_p√d)^q)          ∝ n (σ_p√d)^{−q}
+
+    (a the readout scale, 1/m by default). The signal wins when t_s < t_n, i.e.
+    n·SNR^q > 2: Cao et al.'s boundary. Returns ``(t_s, t_n)`` (broadcast arrays).
+    """
+    q = _num(q)
+    if np.any(q <= 2):
+        reject("q", q, "q > 2 (for q <= 2 the stage-1 growth is not a power iteration)")
+    k = (1.0 - _num(growth) ** (2.0 - q)) / (_num(lr) * _num(readout_scale) * q * (q - 2.0)
+                                              * _num(sigma0) ** (q - 2.0))
+    t_s = 4.0 * k / _num(mu_norm) ** q
+    t_n = 2.0 * _num(n) * k / (_num(sigma_p) * np.sqrt(_num(d))) ** q
+    return t_s, t_n
+
+
+def lprime_leaves_half(ds, level: float = 0.45):
+    """The first recorded step where some example's |ℓ'_i| = 1/(1 + e^{y_i f(x_i)}) is below
+    ``level`` (from ``margin_max``): where the stage-1 approximation |ℓ'| ≈ 1/2 starts to
+    fail. NaN if it never does."""
+    lim = np.log(1.0 / level - 1.0)          # |ℓ'(z)| < level  <=>  z > log(1/level − 1)
+    past = np.asarray(ds["margin_max"]) > lim
+    return float(ds["step"].values[np.argmax(past)]) if past.any() else np.nan
+
+
 __all__ = ["crossings", "fit_exponent", "sweep_boundary", "snr", "cao_control", "kou_control", "control", "sweep_control", "fit_constant",
-           "boundary", "THEORIES"]
+           "boundary", "THEORIES", "stage1_dynamics", "race_times", "lprime_leaves_half"]

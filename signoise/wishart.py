@@ -109,7 +109,7 @@ def sample_reduced(cfg, seed: int | None = None) -> Problem:
     iso = data.noise == "isotropic"
 
     rng = rng_for(seed, STREAM_DATA)
-    y, y_true = _labels(rng, n, data.flip)
+    y, y_true = _labels(rng, n, data.flip, data.flip_exact)
     xi = np.zeros((n, 1 + k))
     xi[:, 1:1 + n] = bartlett_rows(rng, nu, 0, n)
     if iso:
@@ -124,7 +124,7 @@ def sample_reduced(cfg, seed: int | None = None) -> Problem:
     b0 = model.sigma0 * rng.standard_normal((2, m)) if model.bias else np.zeros((2, m))
 
     rng = rng_for(seed, STREAM_TEST)
-    y_test, y_true_test = _labels(rng, data.n_test, data.flip)
+    y_test, y_true_test = _labels(rng, data.n_test, data.flip, data.flip_exact)
     xi_test = draw_test_coordinates(rng, data.n_test, k, data.sigma_p, iso)
 
     mu = np.zeros(1 + k)
@@ -205,7 +205,7 @@ def fresh_test_inputs(problem: Problem, inp, cfg, rng: np.random.Generator):
     from .data import _noise
 
     data = cfg.data
-    y_t, y_true_t = _labels(rng, data.n_test, data.flip)
+    y_t, y_true_t = _labels(rng, data.n_test, data.flip, data.flip_exact)
     if problem.d != data.d:
         xt = draw_test_coordinates(rng, data.n_test, problem.d - 1, data.sigma_p,
                                    data.noise == "isotropic")

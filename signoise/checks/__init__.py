@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .base import SIZES, VERDICTS, Check, CheckResult, verdict_interval
 from .registry import REGISTRY, check, register
-from . import cao2022  # noqa: F401,E402  (registers its checks)
+from . import cao2022, kou2023  # noqa: F401,E402  (register their checks)
 from . import karakida, orvieto, pegr, wu  # noqa: F401  (gradient perturbation, issue 8)
 from .runner import run_checks
 

@@ -12,7 +12,7 @@ import xarray as xr
 from ..simulate import simulate_batch
 from ..config import RunConfig
 from .. import theory
-from .base import BACKEND, Check
+from .base import BACKEND, Check, verdict_interval
 from .registry import register
 
 #: The demo settings (SPEC §1-2): q = 3, d = 2000, σ₀ = 0.01, η = 10⁻³.
@@ -188,3 +188,174 @@ def _exponent_entry(q, statistic):
 for _q in (3.0, 4.0):
     for _stat in ("race", "error"):
         register(_exponent_entry(_q, _stat))
+
+
+# --- check 3: the early-phase race (checks-kou block) -----------------------------------------
+# Signal time ∝ ‖μ‖^(−q) σ₀^(−(q−2)), noise time ∝ n (σ_p√d)^(−q) (SPEC §6;
+# signoise.theory.race_times): the measured times of GD runs at the theorem's conditions.
+
+#: Growth factor κ that defines a time: the step where the largest signal pre-activation
+#: (resp. the mean over i of the largest own noise pre-activation) reaches κ times its initial
+#: value. Relative to the start, so the time scales exactly like the stage-1 power iteration.
+RACE_GROWTH = 2.0
+
+#: Theorem's conditions: q = 3, small σ₀‖μ‖ and σ₀σ_p√d (<= 0.09), η <= min(‖μ‖⁻², (σ_p² d)⁻¹).
+_RACE_BASE = {"data.n": 10, "data.sampler": "wishart", "data.n_test": 10, "model.m": 5,
+              "model.q": 3.0}
+_RACE = {"quick": {"seeds": 4, "mu": (40.0, 80.0, 3), "sigma0": (2.5e-4, 1e-3, 3),
+                   "d": (2000, 8000, 3), "steps": 1500},
+         "paper": {"seeds": 16, "mu": (40.0, 120.0, 5), "sigma0": (1e-4, 1e-3, 5),
+                   "d": (2000, 16000, 4), "steps": 4000}}
+
+
+def _first_crossing(steps, series, level):
+    """The step where ``series`` first reaches ``level`` (linear interpolation between the
+    recorded steps); NaN if it never does."""
+    k = np.flatnonzero(series >= level)
+    if k.size == 0 or k[0] == 0:
+        return np.nan
+    k = k[0]
+    t = (level - series[k - 1]) / (series[k] - series[k - 1])
+    return float(steps[k - 1] + t * (steps[k] - steps[k - 1]))
+
+
+def race_growth(cfg, seed, gamma, rho):
+    """Measured growth of one run: (signal, noise) ratios over the recorded steps.
+
+    Signal: max_{j,r} ⟨w_{j,r}, j μ⟩ / its value at step 0, where ⟨w_{j,r}, jμ⟩ = j⟨w0, μ⟩ + γ
+    (the pre-activation on the examples of class j). Noise: mean_i max_r ⟨w_{y_i,r}, ξ_i⟩ / its
+    value at step 0, with the exact ⟨w, ξ_i⟩ = ⟨w0, ξ_i⟩ + Σ_k ρ_k K_ki/K_kk (SPEC §3).
+    ``gamma (step, j, r)`` and ``rho (step, j, r, i)`` are the run's recorded coefficients."""
+    from ..data import sample_problem
+    from ..wishart import sample_reduced
+
+    prob = (sample_reduced if cfg.data.sampler == "wishart" else sample_problem)(cfg, seed)
+    sign = np.array([1.0, -1.0])
+    sig = sign[None, :, None] * (prob.w0 @ prob.mu)[None] + gamma          # (step, j, r)
+    K = prob.xi @ prob.xi.T
+    pre = (np.einsum("jrd,id->jri", prob.w0, prob.xi)[None]
+           + np.einsum("tjrk,ki->tjri", rho, K / np.diag(K)[:, None]))
+    if cfg.data.noise == "isotropic":
+        pre += sign[None, :, None, None] * gamma[..., None] * (prob.xi @ prob.mu) / (
+            prob.mu @ prob.mu)
+    own = pre[:, (1 - prob.y.astype(int)) // 2, :, np.arange(prob.y.size)]  # (i, step, r)
+    noise = own.max(axis=2).mean(axis=0)
+    s = sig.max(axis=(1, 2))
+    return s / s[0], noise / noise[0]
+
+
+@functools.lru_cache(maxsize=4)
+def _race_time_grid(size, backend):
+    """Measured signal and noise times per (seed, axis value) on three axes, in one batch:
+    ‖μ‖ and σ₀ for the signal (d = 1000, where the signal wins), σ_p√d for the noise
+    (‖μ‖ = 1, where the noise wins). η = min(‖μ‖⁻², (σ_p² d)⁻¹) at the axis' largest ‖μ‖
+    (resp. d), fixed along the axis; every initial pre-activation is <= 0.1."""
+    sz = _RACE[size]
+    S = sz["seeds"]
+    axes = {"mu_norm": np.geomspace(*sz["mu"]), "sigma0": np.geomspace(*sz["sigma0"]),
+            "d": np.unique(np.round(np.geomspace(*sz["d"])).astype(int))}
+    mu0, s0 = float(np.sqrt(axes["mu_norm"][0] * axes["mu_norm"][-1])), 5e-4
+    lr_signal = 1.0 / max(axes["mu_norm"][-1] ** 2, 1000.0)
+    changes = []
+    for axis, values in axes.items():
+        for v in values:
+            if axis == "d":
+                changes.append({"data.d": int(v), "data.mu_norm": 1.0, "model.sigma0": 1e-3,
+                                "train.lr": 1.0 / float(axes["d"][-1])})
+            else:
+                changes.append({"data.d": 1000, "model.sigma0": float(v) if axis == "sigma0"
+                                else s0, "data.mu_norm": float(v) if axis == "mu_norm" else mu0,
+                                "train.lr": lr_signal})
+    cfgs = [base_config({**_RACE_BASE, **c, "train.steps": sz["steps"], "train.record_every": 5})
+            for c in changes for _ in range(S)]
+    seeds = [s for _ in changes for s in range(S)]
+    ds = simulate_batch(cfgs, seeds, quiet=True, record_rho="full", backend=backend)
+    times, k = {}, 0
+    for axis, values in axes.items():
+        t = np.full((S, values.size), np.nan)
+        for a in range(values.size):
+            for s in range(S):
+                sig, noise = race_growth(cfgs[k], seeds[k], ds.gamma.values[k],
+                                         ds.rho.values[k])
+                series = noise if axis == "d" else sig
+                t[s, a] = _first_crossing(ds.step.values, series, RACE_GROWTH)
+                k += 1
+        times[axis] = (values, t)
+    return times, [c.to_toml() for c in cfgs[::S]]
+
+
+def _race_slope(values, t, n_boot=400, seed=0):
+    """Least-squares slope of log(seed-mean time) on log(value), bootstrap over seeds."""
+    def slope(tt):
+        m = np.nanmean(tt, axis=0)
+        ok = np.isfinite(m)
+        return float(np.polyfit(np.log(values[ok]), np.log(m[ok]), 1)[0]) if ok.sum() > 1 \
+            else np.nan
+
+    rng = np.random.default_rng(seed)
+    S = t.shape[0]
+    boot = np.array([slope(t[rng.integers(0, S, S)]) for _ in range(n_boot)])
+    boot = boot[np.isfinite(boot)]
+    lo, hi = np.quantile(boot, [0.025, 0.975]) if boot.size else (np.nan, np.nan)
+    return slope(t), float(lo), float(hi), float(boot.std(ddof=1)) if boot.size > 1 else np.nan
+
+
+def _race_run(size, which, q=3.0, band=0.1):
+    """Fit the log-log slopes of the measured race times and compare with stage-1 theory.
+
+    ``which`` = "signal": slopes against ‖μ‖ (theory −q) and σ₀ (theory −(q − 2));
+    "noise": against σ_p√d (theory −q). ``q`` is the exponent the theory is evaluated at (the
+    runs use q = 3): a different ``q`` is a broken premise (negative control)."""
+    times, configs = _race_time_grid(size, BACKEND.get())
+    q = float(q)
+    rows = ({"mu_norm": -q, "sigma0": -(q - 2.0)} if which == "signal"
+            else {"d": -q})
+    out, verdicts, where = {}, [], []
+    for axis, expected in rows.items():
+        values, t = times[axis]
+        x = np.sqrt(values) if axis == "d" else values        # σ_p√d with σ_p = 1
+        slope, lo, hi, se = _race_slope(x, t)
+        lims = sorted((expected * (1 - band), expected * (1 + band)))
+        verdicts.append(verdict_interval(lo, hi, *lims))
+        label = {"mu_norm": "‖μ‖", "sigma0": "σ₀", "d": "σ_p√d"}[axis]
+        where.append(f"{label}: {slope:.2f} [{lo:.2f}, {hi:.2f}] vs {expected:g}")
+        out[axis] = (x, t, slope, lo, hi, se, expected)
+    verdict = ("FAIL" if "FAIL" in verdicts else
+               "INCONCLUSIVE" if "INCONCLUSIVE" in verdicts else "PASS")
+    first = next(iter(rows))
+    data = xr.Dataset(attrs={"which": which, "growth": RACE_GROWTH})
+    for axis, (x, t, slope, lo, hi, se, expected) in out.items():
+        data[f"time_{axis}"] = ((f"seed_{axis}", axis), t)
+        data = data.assign_coords({axis: x, f"seed_{axis}": np.arange(t.shape[0])})
+        data.attrs.update({f"slope_{axis}": slope, f"ci_lo_{axis}": lo, f"ci_hi_{axis}": hi,
+                           f"expected_{axis}": expected})
+    return {"value": out[first][2], "uncertainty": out[first][5], "data": data,
+            "verdict": verdict, "where": "; ".join(where), "configs": configs,
+            "seeds": list(range(_RACE[size]["seeds"]))}
+
+
+def _race_draw(data, ax):
+    names = {"mu_norm": "‖μ‖", "sigma0": "σ₀ (×10⁵)", "d": "σ_p√d"}
+    for k, axis in enumerate(a for a in ("mu_norm", "sigma0", "d") if f"time_{a}" in data):
+        x = data[axis].values * (1e5 if axis == "sigma0" else 1.0)
+        t = data[f"time_{axis}"].mean(f"seed_{axis}").values
+        slope, expected = data.attrs[f"slope_{axis}"], data.attrs[f"expected_{axis}"]
+        ax.loglog(x, t, "o", color=f"C{k}",
+                  label=f"{names[axis]}: slope {slope:.2f} (theory {expected:g})")
+        ax.loglog(x, t[0] * (x / x[0]) ** expected, "--", color=f"C{k}", lw=0.8)
+    ax.set_xlabel("axis value")
+    ax.set_ylabel(f"steps to grow ×{data.attrs['growth']:g}")
+    ax.legend(fontsize=7, title=f"{data.attrs['which']} time", title_fontsize=7)
+    return ax
+
+
+for _which, _claim in (
+        ("signal", "In the early phase the signal time scales as ‖μ‖^(−q) σ₀^(−(q−2))"),
+        ("noise", "In the early phase the noise-memorisation time scales as (σ_p√d)^(−q)")):
+    register(Check(
+        name=f"cao_race_{_which}_time",
+        claim=_claim + " (q = 3; stage-1 power iteration with |ℓ'| ≈ 1/2)",
+        source="Cao et al. 2022, proof of Theorems 4.3-4.4, stage 1; SPEC §6",
+        criterion="bootstrap (over seeds) 95% CI of each log-log slope of the measured time "
+                  "inside theory ± 10%: PASS; disjoint: FAIL; else INCONCLUSIVE",
+        run=functools.partial(_race_run, which=_which), draw=_race_draw))
