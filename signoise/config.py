@@ -19,9 +19,12 @@ from .algorithms import validate as validate_algorithm
 from .constraints import Bool, Choice, ConfigError, Int, Real, reject, unknown_key
 
 
-def _f(default, constraint, doc=""):
-    """A dataclass field whose metadata holds its constraint and documentation."""
-    return field(default=default, metadata={"constraint": constraint, "doc": doc})
+def _f(default, constraint, doc="", quiet=False):
+    """A dataclass field whose metadata holds its constraint and documentation. A ``quiet``
+    field is left out of :meth:`to_dict` (and the TOML) at its default: an option added later,
+    so that the configs written before it existed read and compare unchanged."""
+    return field(default=default, metadata={"constraint": constraint, "doc": doc,
+                                            "quiet": quiet})
 
 
 class _Section:
@@ -50,7 +53,8 @@ class _Section:
 
     def to_dict(self):
         return {f.name: getattr(self, f.name) for f in fields(self)
-                if getattr(self, f.name) is not None}
+                if getattr(self, f.name) is not None
+                and not (f.metadata.get("quiet") and getattr(self, f.name) == f.default)}
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,8 @@ class DataSpec(_Section):
     sigma_p: float = _f(1.0, Real(0.0, low_open=True), "noise scale σ_p")
     flip: float = _f(0.0, Real(0.0, 0.5, high_open=True), "label-flip rate p")
     flip_exact: bool = _f(False, Bool(), "exactly round(p·n_c) flipped labels in each class c "
-                          "(default: each label flips independently with probability p)")
+                          "(default: each label flips independently with probability p)",
+                          quiet=True)
     n_test: int = _f(2000, Int(1), "test examples")
     noise: str = _f("projected", Choice(("projected", "isotropic")))
     sampler: str = _f("explicit", Choice(("explicit", "wishart")),
@@ -125,9 +130,10 @@ class ModelSpec(_Section):
     bias: bool = _f(False, Bool())
     filter_pool: str = _f("mean", Choice(("mean", "sum")))
     patch_pool: str = _f("sum", Choice(("sum", "mean")))
-    readout: str = _f("fixed", Choice(("fixed", "trainable")), "train the second layer too")
+    readout: str = _f("fixed", Choice(("fixed", "trainable")), "train the second layer too",
+                      quiet=True)
     readout_init: str = _f("constant", Choice(("constant", "gaussian", "sign")),
-                           "initial second-layer weights a_{j,r}")
+                           "initial second-layer weights a_{j,r}", quiet=True)
 
     @property
     def readout_scale(self) -> float:
@@ -310,7 +316,9 @@ class RunConfig:
         if key == "seed":
             return self.seed
         section, leaf = key.split(".", 1)
-        return getattr(self, section).to_dict().get(leaf)
+        if section == "algorithm":
+            return self.algorithm.to_dict().get(leaf)
+        return getattr(getattr(self, section), leaf)
 
 
 def _check_key(key: str):

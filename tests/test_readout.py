@@ -303,3 +303,16 @@ def test_hessian_trace_by_layer_against_finite_differences():
     assert got["total"] == pytest.approx(float(ds.hessian_trace[-1]), rel=1e-12)
     gram_ds = sn.simulate(cfg, problem=prob, quiet=True)
     assert probe.hessian_trace_by_layer(gram_ds)["readout"] == pytest.approx(got["readout"], rel=1e-9)
+
+
+def test_options_added_later_stay_out_of_the_config_text_at_their_default():
+    """readout, readout_init and flip_exact at their defaults leave the TOML as it was before
+    they existed (stores and configs written earlier compare unchanged); set, they round-trip."""
+    cfg = make_cfg()
+    text = cfg.to_toml()
+    for key in ("readout", "readout_init", "flip_exact"):
+        assert key not in text
+    assert cfg.get("model.readout") == "fixed" and cfg.get("data.flip_exact") is False
+    new = cfg.updated({"model.readout": "trainable", "model.readout_init": "sign",
+                       "data.flip_exact": True})
+    assert sn.RunConfig.from_dict(__import__("tomllib").loads(new.to_toml())) == new
