@@ -111,7 +111,7 @@ def free_boundary(ds, x: str, y: str, value: str = "test_error", level: float | 
     k, c = np.polyfit(np.log(fit["crossings"][ok]), np.log(yv[ok]), 1)
     xs = np.geomspace(fit["crossings"][ok].min(), fit["crossings"][ok].max(), 50)
     lo, hi = fit["ci"]
-    label = f"free fit: log {y} = {k:.2f} log {x} + c (95% CI [{lo:.2f}, {hi:.2f}])"
+    label = f"free fit: slope {k:.2f} (95% CI [{lo:.2f}, {hi:.2f}])"
     return xs, np.exp(c) * xs ** k, label, fit
 
 
