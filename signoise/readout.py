@@ -24,8 +24,8 @@ import numpy as np
 from numba import njit
 
 from .activation import act, d2act, dact, margin_terms
-from .algorithms import (ANTI_PGD, CLIP, FDGR, FLOODING, LABEL_NOISE_GD, NOISY_EVAL, SAM, USAM,
-                         FDScheme, Readout)
+from .algorithms import (ANTI_PGD, CLIP, FDGR, FLOODING, GR, LABEL_NOISE_GD, NOISY_EVAL, SAM,
+                         USAM, FDScheme, Readout)
 from .diagnostics import scores, signal_variance
 from .preacts import delta_preacts, direction_preacts, fdot, lincomb, patch_sqnorm_blocks
 from .steps import example_weights
@@ -68,6 +68,47 @@ def gd_coef_ro(H, y, d1, omega, q, ro, Q, gA):
 
 
 @njit(cache=True)
+def hvp_coef_ro(H, ro, dH, dA, y, d1, d2, omega, q, strength, Q, gA):
+    """(Q, gA) += strength · ∇²(Σ_i ω_i ℓ_i) v for the direction v = (dH, dA) (pre-activation
+    and readout changes): the derivative of :func:`gd_coef_ro` along v, in closed form.
+
+    df_i = Σ_{j,r} s_j [dA_{jr} Σ_p σ(H) + a_{jr} Σ_p σ'(H) dH],
+    dQ = ω_i y_i s_j [ℓ''_i y_i df_i a_{jr} σ'(H) + ℓ'_i (dA_{jr} σ'(H) + a_{jr} σ''(H) dH)],
+    dgA_{jr} = s_j Σ_i ω_i y_i [ℓ''_i y_i df_i Σ_p σ(H) + ℓ'_i Σ_p σ'(H) dH].
+    """
+    _, m, n, P = H.shape
+    df = np.zeros(n)
+    for j in range(2):
+        sj = 1.0 if j == 0 else -1.0
+        for r in range(m):
+            for i in range(n):
+                acc = 0.0
+                for p in range(P):
+                    h = H[j, r, i, p]
+                    acc += dA[j, r] * act(h, q) + ro[j, r] * dact(h, q) * dH[j, r, i, p]
+                df[i] += sj * acc
+    for j in range(2):
+        sj = 1.0 if j == 0 else -1.0
+        for r in range(m):
+            c = ro[j, r]
+            g = 0.0
+            for i in range(n):
+                u = strength * omega[i] * y[i] * sj
+                curv = d2[i] * y[i] * df[i]
+                sig = 0.0
+                lin = 0.0
+                for p in range(P):
+                    h = H[j, r, i, p]
+                    s1 = dact(h, q)
+                    Q[j, r, i, p] += u * (curv * c * s1 + d1[i] * (dA[j, r] * s1 + c * d2act(h, q)
+                                                                    * dH[j, r, i, p]))
+                    sig += act(h, q)
+                    lin += s1 * dH[j, r, i, p]
+                g += u * (curv * sig + d1[i] * lin)
+            gA[j, r] += g
+
+
+@njit(cache=True)
 def _grad_at_ro(H, ro, y, omega, q, f, loss, d1, d2, Q, gA):
     """(Q, gA) of Σ ω_i ℓ_i at pre-activations H and readout ro (overwrites the buffers)."""
     outputs_ro(H, ro, q, f)
@@ -84,7 +125,8 @@ def step_coef_ro(prm, H, ro, dHn, dAn, K, G, yt, y, ysign, omega_in, f, loss, d1
     Perturbed points move both layers: W + r g is (H + r Q K, a + r gA) and weight noise ζ is
     (``dHn`` = ⟨ζ_W, x⟩, ``dAn`` = ζ_a); noisy_eval's ``layerwise`` takes each layer's
     gradient at a perturbation of that layer alone. Norms of a direction add both layers,
-    ‖g‖² = Σ Q (Q K) + ‖gA‖². gr and pegr (curvature rules) are refused by the config.
+    ‖g‖² = Σ Q (Q K) + ‖gA‖²; gr's Hessian-vector product covers both layers
+    (:func:`hvp_coef_ro`). pegr is refused by the config.
     """
     code, q = prm.code, prm.q
     trained = prm.readout == Readout.TRAINED
@@ -114,7 +156,12 @@ def step_coef_ro(prm, H, ro, dHn, dAn, K, G, yt, y, ysign, omega_in, f, loss, d1
     gd_coef_ro(H, ys, d1, omega, q, ro, Q, gA)
     if not trained:
         gA[...] = 0.0
-    if code == FLOODING:
+    if code == GR:                        # v = g: λ H g added, both layers
+        direction_preacts(Q, K, G, yt, prm.use_bias, dH)
+        hvp_coef_ro(H, ro, dH, gA.copy(), ys, d1, d2, omega, q, prm.lam, Q, gA)
+        if not trained:
+            gA[...] = 0.0
+    elif code == FLOODING:
         if L < prm.flood_level:
             lincomb(Q, -1.0, Q, 0.0, Q)
             lincomb(gA, -1.0, gA, 0.0, gA)

@@ -116,7 +116,8 @@ SAME_DRAWS = [(n, {"rho": 0.05} if n == "usam" else p) for n, p in RULES
 
 
 @pytest.mark.parametrize("name,params", SAME_DRAWS
-                         + [("lpg", {"alpha_pos": 0.5, "alpha_neg": -0.3, "adapt": 0.5})])
+                         + [("lpg", {"alpha_pos": 0.5, "alpha_neg": -0.3, "adapt": 0.5}),
+                            ("gr", {"lam": 0.05})])
 def test_gram_equals_weights(name, params):
     """Deterministic rules and those whose draws do not depend on the engine (example weights,
     label signs): the two engines agree over 40 steps, readout included."""
@@ -228,7 +229,7 @@ def test_diagnostics_cover_both_layers():
 
 
 @pytest.mark.parametrize("changes,key", [
-    ({"algorithm.name": "gr"}, "model.readout"), ({"algorithm.name": "pegr"}, "model.readout"),
+    ({"algorithm.name": "pegr"}, "model.readout"),
     ({"model.readout": "both"}, "model.readout"), ({"model.readout_init": "ones"}, "model.readout_init")])
 def test_bad_readout_configs_name_their_key(changes, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -316,3 +317,37 @@ def test_options_added_later_stay_out_of_the_config_text_at_their_default():
     new = cfg.updated({"model.readout": "trainable", "model.readout_init": "sign",
                        "data.flip_exact": True})
     assert sn.RunConfig.from_dict(__import__("tomllib").loads(new.to_toml())) == new
+
+
+@pytest.mark.parametrize("readout", ["trainable", "fixed"])
+def test_gr_step_is_finite_difference_gradient_of_its_objective(readout):
+    """gr with a per-filter readout: the step over (W, b, a) = −η ∇[L + (λ/2)‖∇L‖²], central
+    finite differences of the objective built on the exact gradient; with a frozen random
+    readout (readout = "fixed", readout_init = "gaussian") only (W, b) move, along the same
+    objective's gradient restricted to them (‖∇L‖² over (W, b) only)."""
+    lam = 0.7
+    cfg = cfg_for("gr", {"lam": lam}, model__readout=readout)
+    prob = sn.sample_problem(cfg)
+    x0 = np.concatenate([prob.w0.ravel(), prob.b0.ravel(), readout0(cfg).ravel()])
+    k = 2 * M * D + 2 * M
+    trained = readout == "trainable"
+    gcfg = cfg.updated({"model.readout": "trainable"})   # the gradient over all of θ
+
+    def objective(x):
+        g = exact_grad(gcfg, prob, x)
+        g = g if trained else g[:k]
+        return naive.weighted_loss_ro(*split(x), prob, cfg.model.q) + 0.5 * lam * g @ g
+    h = 1e-5
+    fd = np.array([(objective(x0 + h * e) - objective(x0 - h * e)) / (2 * h) for e in np.eye(x0.size)])
+    if not trained:
+        fd[k:] = 0.0
+    prm = run_record(cfg)[0]
+    inp = weights.prepare(prob)
+    W, b, ro = prob.w0.copy(), prob.b0.copy(), readout0(cfg)
+    e = np.empty((0, N))
+    weights.advance(inp.X, inp.X @ inp.X.T + 1.0, inp.y, W, b, ro, prm, 1, e, e,
+                    np.empty((0, 2, M, D + 1 + trained)))
+    step = np.concatenate([W.ravel(), b.ravel(), ro.ravel()]) - x0
+    np.testing.assert_allclose(step, -cfg.train.lr * fd, rtol=1e-6, atol=1e-8 * np.abs(fd).max())
+    gd = exact_grad(gcfg, prob, x0)
+    assert np.abs(step[:k] + cfg.train.lr * gd[:k]).max() > 1e-3 * np.abs(step).max()
