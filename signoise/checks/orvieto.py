@@ -19,7 +19,7 @@ _SIZES = {"quick": {"steps": 200, "m": 4, "pairs": 1500, "s": (0.008, 0.03, 5), 
           "paper": {"steps": 200, "m": 8, "pairs": 8000, "s": (0.005, 0.04, 8), "boot": 400}}
 
 
-def trace_gradient(it, h=1e-4):
+def trace_gradient(it, h=1e-5):
     """∇ Tr∇²L_S at the iterate, as β-coefficients c (∇_W Tr = Σ_a c_a v_a, gram engine):
     central differences of the recorded ``hessian_trace`` along every β_{j,r,a}, each step
     moving ⟨w_{j,r}, v_a⟩ by h‖v_a‖, then c = (∂Tr/∂β) G⁻¹ (the β-gradient is ⟨∇_W Tr, v_a⟩)."""
