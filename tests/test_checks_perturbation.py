@@ -106,3 +106,15 @@ def test_pegr_window_passes_and_gd_in_its_place_fails():
     lam = r.data.lam[r.data.holds]
     assert (r.data.test_error.sel(algorithm="gr", lam=lam).mean("seed") >= 0.4).all()
     assert bad.verdict == "FAIL" and not bad.data.holds.any()
+
+
+def test_forward_vs_backward_reports_its_range_and_a_swapped_claim_fails():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = sn.check("karakida_forward_vs_backward")
+    assert r.verdict == "PASS" and r.value < 0 and "holds for ε <=" in r.where
+    # paired differences: the reported mean is the seeds' mean difference forward − backward
+    d = r.data.test_error.sel(scheme="forward") - r.data.test_error.sel(scheme="backward")
+    np.testing.assert_allclose(r.data.difference, d.mean("seed"), rtol=1e-12)
+    bad = sn.check("karakida_forward_vs_backward", swap=True)   # claims backward >= forward
+    assert bad.verdict == "FAIL"
