@@ -118,3 +118,14 @@ def test_forward_vs_backward_reports_its_range_and_a_swapped_claim_fails():
     np.testing.assert_allclose(r.data.difference, d.mean("seed"), rtol=1e-12)
     bad = sn.check("karakida_forward_vs_backward", swap=True)   # claims backward >= forward
     assert bad.verdict == "FAIL"
+
+
+def test_msgd_test_error_matches_sgd_at_b5_and_a_tripled_noise_fails():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = sn.check("wu_msgd_test_error")
+        bad = sn.check("wu_msgd_test_error", scale=3.0)
+    assert r.verdict == "PASS" and "b=5: match" in r.where and "b=1:" in r.where
+    d = r.data.test_error.sel(kind="cov") - r.data.test_error.sel(kind="sgd")
+    np.testing.assert_allclose(r.data.difference.sel(kind="cov"), d.mean("seed"), rtol=1e-12)
+    assert bad.verdict == "FAIL"
