@@ -69,7 +69,8 @@ def test_smoothed_loss_order_passes_and_a_wrong_smoothing_fails():
     # anti_pgd's z-step is the noisy_eval rule on the same draws: the same residuals
     np.testing.assert_allclose(r.data.residual.sel(algorithm="anti_pgd"),
                                r.data.residual.sel(algorithm="noisy_eval"), rtol=1e-12)
-    bad = sn.check("orvieto_smoothed_loss", smoothing=0.25, algorithms=("noisy_eval",))
+    bad = sn.check("orvieto_smoothed_loss", smoothing=0.25, algorithms=("noisy_eval",),
+                   pairs=300)
     assert bad.verdict == "FAIL" and bad.value < 3.0
 
 
@@ -89,7 +90,7 @@ def test_msgd_noise_passes_and_a_biased_scale_fails():
     # Fisher's total variance is visibly above SGD's (its g gᵀ term), and matches its own formula
     assert (z.sel(kind="fisher", statistic="trace") > 4).all()
     assert (abs(z.sel(kind="fisher", statistic="trace_own")) < 4).all()
-    bad = sn.check("wu_msgd_noise", scale=1.3)
+    bad = sn.check("wu_msgd_noise", scale=1.3, draws=500)
     assert bad.verdict == "FAIL" and bad.value > 10
 
 
@@ -99,7 +100,7 @@ def test_pegr_window_passes_and_gd_in_its_place_fails():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")      # large λ: far from converged, on purpose
         r = sn.check("pegr_window")
-        bad = sn.check("pegr_window", algorithm="gd")
+        bad = sn.check("pegr_window", algorithm="gd", lam=(0.003, 0.03, 2))
     assert r.verdict == "PASS" and r.data.holds.any() and "λ in [" in r.where
     assert r.value <= 0.2
     # GR at the window's λ stays harmful (its noise penalty is n times weaker)

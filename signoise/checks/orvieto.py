@@ -78,9 +78,10 @@ def _fit(R, s_grid, n_boot, rng):
     return slope, boot, norm, mc
 
 
-def _run(size, smoothing=0.5, algorithms=("noisy_eval", "anti_pgd")):
+def _run(size, smoothing=0.5, algorithms=("noisy_eval", "anti_pgd"), pairs=None):
     """Residual of the mean step against GD on L + smoothing·s² Tr∇²L over s; its order.
-    ``smoothing`` ≠ 1/2 (a wrong smoothed loss) is the negative control."""
+    ``smoothing`` ≠ 1/2 (a wrong smoothed loss) is the negative control; ``pairs`` replaces
+    the number of antithetic pairs of draws."""
     sz = _SIZES[size]
     ds = gd_iterate(sz["steps"], sz["m"])
     it = probe.iterate(ds)
@@ -88,7 +89,7 @@ def _run(size, smoothing=0.5, algorithms=("noisy_eval", "anti_pgd")):
     c = trace_gradient(it)
     s_grid = np.geomspace(*sz["s"])
     rng = np.random.default_rng(0)
-    K = sz["pairs"]
+    K = pairs or sz["pairs"]
     eps = rng.standard_normal((K,) + it.state["beta"].shape[:2] + (it.state["beta"].shape[2] + 1,))
     rows = {}
     for algo in algorithms:

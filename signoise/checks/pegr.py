@@ -20,13 +20,13 @@ MU_HARMFUL = 8.0
 BENIGN, HARMFUL = 0.2, 0.4     # test-error levels: "generalises" below, "does not" above
 
 
-def _run(size, algorithm="pegr"):
+def _run(size, algorithm="pegr", lam=None):
     """PEGR and GR at each λ, and GD, over seeds; the window of λ where PEGR's test error is
     below 0.2 and GR's above 0.4 (each at 2 standard errors over seeds) and PEGR's time-mean
     noise variance (``grad_var_noise``) is below GD's. ``algorithm`` replaces PEGR (e.g. "gd":
-    the negative control)."""
+    the negative control); ``lam`` = (first, last, count) replaces the grid of λ."""
     sz = _SIZES[size]
-    lams = np.geomspace(*sz["lam"])
+    lams = np.geomspace(*(lam or sz["lam"]))
     S = sz["seeds"]
     rows = [(algorithm, lam) for lam in lams] + [("gr", lam) for lam in lams] + [("gd", 0.0)]
     cfgs, seeds = [], []

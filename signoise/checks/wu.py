@@ -35,12 +35,13 @@ def _z(samples, expect):
     return float(diff / se) if se > 0 else (0.0 if abs(diff) < 1e-14 else np.inf)
 
 
-def _run(size, scale=1.0):
+def _run(size, scale=1.0, draws=None):
     """Monte-Carlo mean and covariance of the sgd and msgd steps at a fixed iterate, against
     SGD's: E u = g and Cov u = c_b Σ̂, c_b = (n − b)/(b(n − 1)), Σ̂ the per-example
     gradients' covariance (exact, from ω = e_i steps). ``scale`` multiplies msgd's matched s
-    (≠ 1: a biased noise, the negative control)."""
+    (≠ 1: a biased noise, the negative control); ``draws`` replaces the number of draws."""
     sz = _SIZES[size]
+    draws = draws or sz["draws"]
     ds = gd_iterate(sz["steps"], sz["m"])
     it = probe.iterate(ds)
     n = it.cfg.data.n
@@ -61,7 +62,7 @@ def _run(size, scale=1.0):
         for k, kind in enumerate(kinds):
             algo = ({"name": "sgd", "b": b} if kind == "sgd"
                     else {"name": "msgd", "kind": kind, "s": s})
-            u = probe.flatten(it, probe.update_draws(it, sz["draws"], seed=1 + a,
+            u = probe.flatten(it, probe.update_draws(it, draws, seed=1 + a,
                                                      algorithm=algo))
             dev = u - u.mean(axis=0)
             dp = dev @ P
