@@ -28,13 +28,13 @@ def _run(size, algorithm="pegr", lam=None):
     sz = _SIZES[size]
     lams = np.geomspace(*(lam or sz["lam"]))
     S = sz["seeds"]
-    rows = [(algorithm, lam) for lam in lams] + [("gr", lam) for lam in lams] + [("gd", 0.0)]
+    rows = [(algorithm, x) for x in lams] + [("gr", x) for x in lams] + [("gd", 0.0)]
     cfgs, seeds = [], []
-    for name, lam in rows:
+    for name, strength in rows:
         ch = {"data.mu_norm": MU_HARMFUL, "algorithm.name": name, "train.steps": sz["steps"],
               "train.record_every": sz["steps"] // 20}
         if name in ("pegr", "gr"):
-            ch["algorithm.lam"] = float(lam)
+            ch["algorithm.lam"] = float(strength)
         cfg = base_config(ch)
         cfgs += [cfg] * S
         seeds += list(range(S))
