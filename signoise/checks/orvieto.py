@@ -120,9 +120,11 @@ def _run(size, smoothing=0.5, algorithms=("noisy_eval", "anti_pgd"), pairs=None)
 
 def _draw(data, ax):
     for k, a in enumerate(data.algorithm.values):
-        ax.loglog(data.s, data.residual.sel(algorithm=a), "o-", color=f"C{k}",
+        ax.loglog(data.s, data.residual.sel(algorithm=a), "o-" if k == 0 else "x--",
+                  color=f"C{k}", ms=7 if k == 0 else 5,
                   label=f"{a}: slope {float(data.slope.sel(algorithm=a)):.2f}")
-        ax.loglog(data.s, data.mc_error.sel(algorithm=a), ":", color=f"C{k}", lw=0.8)
+    ax.loglog(data.s, data.mc_error.isel(algorithm=0), "-.", color="0.5", lw=0.8,
+              label="Monte-Carlo error")
     s = data.s.values
     r0 = float(data.residual.isel(algorithm=0, s=-1))
     ax.loglog(s, r0 * (s / s[-1]) ** 4, "k--", lw=0.8, label="O(s⁴)")
