@@ -80,8 +80,8 @@ register(Check(
           "(central)",
     source="Karakida et al. ICML 2023 (arXiv:2210.02720), Sec. 3; SPEC §6",
     criterion="per scheme, the log-log slope of ‖u_fdgr(ε) − u_gr‖ at a fixed iterate over "
-              "ε ∈ [1e-3, 0.1] equals the order within 0.02 + the rounding share (exact rule, "
-              "deterministic: no sampling error)",
+              "ε ∈ [1e-3, 0.1] (paper [1e-4, 0.1]) equals the order within 0.02 + the "
+              "rounding share (exact rule, deterministic: no sampling error)",
     run=_order_run, draw=_order_draw))
 
 
