@@ -20,21 +20,21 @@ MU_HARMFUL = 8.0
 BENIGN, HARMFUL = 0.2, 0.4     # test-error levels: "generalises" below, "does not" above
 
 
-def _run(size, algorithm="pegr"):
+def _run(size, algorithm="pegr", lam=None):
     """PEGR and GR at each λ, and GD, over seeds; the window of λ where PEGR's test error is
     below 0.2 and GR's above 0.4 (each at 2 standard errors over seeds) and PEGR's time-mean
     noise variance (``grad_var_noise``) is below GD's. ``algorithm`` replaces PEGR (e.g. "gd":
-    the negative control)."""
+    the negative control); ``lam`` = (first, last, count) replaces the grid of λ."""
     sz = _SIZES[size]
-    lams = np.geomspace(*sz["lam"])
+    lams = np.geomspace(*(lam or sz["lam"]))
     S = sz["seeds"]
-    rows = [(algorithm, lam) for lam in lams] + [("gr", lam) for lam in lams] + [("gd", 0.0)]
+    rows = [(algorithm, x) for x in lams] + [("gr", x) for x in lams] + [("gd", 0.0)]
     cfgs, seeds = [], []
-    for name, lam in rows:
+    for name, strength in rows:
         ch = {"data.mu_norm": MU_HARMFUL, "algorithm.name": name, "train.steps": sz["steps"],
               "train.record_every": sz["steps"] // 20}
         if name in ("pegr", "gr"):
-            ch["algorithm.lam"] = float(lam)
+            ch["algorithm.lam"] = float(strength)
         cfg = base_config(ch)
         cfgs += [cfg] * S
         seeds += list(range(S))
