@@ -27,4 +27,7 @@ def test_snippets_run_as_written(page, monkeypatch, tmp_path):
     monkeypatch.chdir(ROOT)
     namespace = {"__name__": "snippet"}
     for code in blocks(page):
+        # the pages write to /tmp; each test gets its own folder instead, so that a store left
+        # by an earlier run (of another version) is never resumed here
+        code = code.replace("/tmp/", f"{tmp_path}/")
         exec(compile(code, f"{page.name} snippet", "exec"), namespace)
