@@ -82,6 +82,16 @@ def test_late_monotone_passes_under_gd_and_fails_with_signed_mask_noise(tmp_path
     assert bad.verdict == "FAIL" and bad.value > 1e-6
 
 
+def test_late_growth_is_logarithmic_and_the_transition_is_not():
+    """Late phase: the slope against log t is the same on [1000, 4000] and [4000, 16000]
+    (measured ratio 0.90); at the end of stage 1 (t ∈ [4, 64]) growth slows down: FAIL."""
+    r = sn.check("cao_late_log_growth")
+    assert r.verdict == "PASS" and 2 / 3 < r.value < 1.5
+    assert (r.data.slope_early > 0).all()
+    bad = sn.check("cao_late_log_growth", window=(4, 16, 64))
+    assert bad.verdict == "FAIL" and bad.value < 2 / 3
+
+
 # --- check 1: the Cao boundary exponent, race statistic, q = 3 --------------------------------
 
 @pytest.fixture(scope="module")

@@ -91,6 +91,81 @@ register(Check(
     run=_monotone_run, draw=_monotone_draw))
 
 
+# --- check 4, second part: late-phase growth is logarithmic in t ------------------------------
+
+#: Late window t ∈ [t0, 4 t0] then [4 t0, 16 t0] (η = 0.01: the loss is small from t0 on).
+_LOG = {"quick": {"seeds": 6, "t0": 1000}, "paper": {"seeds": 24, "t0": 4000}}
+
+
+def _log_growth_run(size, window=None):
+    """Per run, the slope of the leading coefficient against log t on two consecutive windows
+    of a factor 4 in t each, and their ratio: 1 for growth ∝ log t, 4^α for ∝ t^α, → 0 when it
+    stops. Leading: max γ in the benign setting (‖μ‖ = 30), max ρ̄ in the harmful one (‖μ‖ = 8).
+
+    ``window`` (t0, t1, t2) replaces the late windows: a negative control in the early phase,
+    where growth is exponential."""
+    sz = _LOG[size]
+    t0 = sz["t0"]
+    t0, t1, t2 = window or (t0, 4 * t0, 16 * t0)
+    every = max(1, t0 // 8)
+    cfgs, seeds = [], []
+    for mu in (30.0, 8.0):
+        for s in range(sz["seeds"]):
+            cfgs.append(base_config({"data.mu_norm": mu, "train.lr": 0.01, "train.steps": t2,
+                                     "train.record_every": every}))
+            seeds.append(s)
+    ds = simulate_batch(cfgs, seeds, quiet=True, backend=BACKEND.get())
+    t = ds.step.values.astype(float)
+    lead = xr.concat([ds.gamma_max.max("j").isel(run=slice(0, sz["seeds"])),
+                      ds.rho_bar_max.isel(run=slice(sz["seeds"], None))], "run")
+
+    def slope(a, b):
+        k = (t >= a) & (t <= b)
+        return np.polyfit(np.log(t[k]), lead.values[:, k].T, 1)[0]
+    s1, s2 = slope(t0, t1), slope(t1, t2)
+    log_ratio = np.log(s2 / s1)
+    rng = np.random.default_rng(0)
+    S = log_ratio.size
+    boot = np.array([log_ratio[rng.integers(0, S, S)].mean() for _ in range(400)])
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    bound = np.log(1.5)   # ratio within [2/3, 3/2]: t^α with |α| < 0.29 per factor 4 in t
+    verdict = ("PASS" if -bound <= lo and hi <= bound else
+               "FAIL" if hi < -bound or lo > bound else "INCONCLUSIVE")
+    data = xr.Dataset({"lead": lead, "slope_early": ("run", s1), "slope_late": ("run", s2),
+                       "log_ratio": ("run", log_ratio)},
+                      attrs={"windows": [t0, t1, t2], "bound": bound})
+    value = float(np.exp(log_ratio.mean()))
+    return {"value": value, "uncertainty": float(value * boot.std(ddof=1)), "data": data,
+            "verdict": verdict, "where": f"slope ratio 95% CI [{np.exp(lo):.2f}, {np.exp(hi):.2f}] "
+            f"over t ∈ [{t0}, {t1}] vs [{t1}, {t2}]",
+            "configs": [cfgs[0].to_toml(), cfgs[-1].to_toml()], "seeds": seeds}
+
+
+def _log_growth_draw(data, ax):
+    t = data.step.values
+    n = data.sizes["run"] // 2
+    for k in range(data.sizes["run"]):
+        ax.plot(t[1:], data.lead.isel(run=k)[1:], color="C0" if k < n else "C3", lw=0.6)
+    ax.plot([], [], color="C0", label="max γ (‖μ‖ = 30)")
+    ax.plot([], [], color="C3", label="max ρ̄ (‖μ‖ = 8)")
+    for x in data.attrs["windows"]:
+        ax.axvline(x, color="0.5", lw=0.6, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("iteration t (log scale: logarithmic growth is a straight line)")
+    ax.legend(fontsize=7)
+    return ax
+
+
+register(Check(
+    name="cao_late_log_growth",
+    claim="In the late phase of GD the leading coefficient (max γ when benign, max ρ̄ when "
+          "harmful) grows logarithmically in t",
+    source="Cao et al. 2022, stage 2 of the proof (ℓ' ~ 1/t once the data are fitted); SPEC §6",
+    criterion="ratio of the slopes against log t on [t0, 4t0] and [4t0, 16t0], seed mean, "
+              "bootstrap 95% CI inside [2/3, 3/2] (t^α growth gives 4^α; saturation → 0)",
+    run=_log_growth_run, draw=_log_growth_draw))
+
+
 # --- check 1: the boundary exponent, fitted freely --------------------------------------------
 
 _EXP = {"quick": {"n": (10, 20, 40), "mu": 10, "seeds": 6, "steps": 2000},
