@@ -235,10 +235,6 @@ def check_against_config(name: str, params: dict, cfg) -> None:
     """Checks that need the rest of the config (e.g. b <= n, q >= 2 for curvature rules)."""
     if name == "sgd" and params["b"] is not None and params["b"] > cfg.data.n:
         reject("algorithm.b", params["b"], f"an integer in [1, data.n = {cfg.data.n}]")
-    if ALGORITHMS[name].code == PEGR and cfg.model.per_filter_readout:
-        reject("model.readout", cfg.model.readout, f"'fixed' with readout_init 'constant' for "
-               f"algorithm {name!r} (its closed form is derived for the fixed readout)",
-               context=f"with model.readout_init = {cfg.model.readout_init!r}")
     if ALGORITHMS[name].code in CURVATURE_CODES and 1.0 < cfg.model.q < 2.0:
         reject("model.q", cfg.model.q, f"1 or q >= 2 for algorithm {name!r} (its gradient "
                "needs σ''(z) = q(q−1) z^(q−2), unbounded as z → 0⁺ when 1 < q < 2)")

@@ -24,8 +24,8 @@ import numpy as np
 from numba import njit
 
 from .activation import act, d2act, dact, margin_terms
-from .algorithms import (ANTI_PGD, CLIP, FDGR, FLOODING, GR, LABEL_NOISE_GD, NOISY_EVAL, SAM,
-                         USAM, FDScheme, Readout)
+from .algorithms import (ANTI_PGD, CLIP, FDGR, FLOODING, GR, LABEL_NOISE_GD, NOISY_EVAL, PEGR,
+                         SAM, USAM, FDScheme, Readout)
 from .diagnostics import scores, signal_variance
 from .preacts import delta_preacts, direction_preacts, fdot, lincomb, patch_sqnorm_blocks
 from .steps import example_weights
@@ -109,6 +109,54 @@ def hvp_coef_ro(H, ro, dH, dA, y, d1, d2, omega, q, strength, Q, gA):
 
 
 @njit(cache=True)
+def pegr_coef_ro(H, ro, trained, y, d1, d2, omega, blocks, q, strength, Q, gA):
+    """(Q, gA) = ∇ Σ_i ω_i [ℓ_i + strength ‖∇ℓ_i‖²] with per-filter readout weights (PEGR,
+    SPEC §4, over both layers when ``trained``).
+
+    ‖∇ℓ_i‖² = ℓ'_i² T_i, T_i = Σ_{j,r} [a_{jr}² σ'ᵀ P_i σ' + (Σ_p σ(H_p))²] (the second term
+    with a trained readout), so its gradient is 2 ℓ'_i ℓ''_i T_i ∇(y_i f_i) + ℓ'_i² ∇T_i with
+    ∇T_i: filters 2 a_{jr}² σ''(H_p) (P_i σ')_p + 2 (Σ_p σ) σ'(H_p) on x_i^(p), readout
+    2 a_{jr} σ'ᵀ P_i σ'.
+    """
+    _, m, n, _ = H.shape
+    gd_coef_ro(H, y, d1, omega, q, ro, Q, gA)
+    T = np.zeros(n)
+    for j in range(2):
+        for r in range(m):
+            c = ro[j, r]
+            for i in range(n):
+                s0 = dact(H[j, r, i, 0], q)
+                s1 = dact(H[j, r, i, 1], q)
+                T[i] += c * c * (s0 * s0 * blocks[i, 0, 0] + 2.0 * s0 * s1 * blocks[i, 0, 1]
+                                 + s1 * s1 * blocks[i, 1, 1])
+                if trained:
+                    v = act(H[j, r, i, 0], q) + act(H[j, r, i, 1], q)
+                    T[i] += v * v
+    for j in range(2):
+        sj = 1.0 if j == 0 else -1.0
+        for r in range(m):
+            c = ro[j, r]
+            g = 0.0
+            for i in range(n):
+                w = strength * omega[i]
+                c1 = w * 2.0 * d1[i] * d2[i] * T[i] * y[i]      # times ∇(f_i)
+                c2 = w * d1[i] * d1[i]                           # times ∇T_i
+                s0 = dact(H[j, r, i, 0], q)
+                s1 = dact(H[j, r, i, 1], q)
+                v = act(H[j, r, i, 0], q) + act(H[j, r, i, 1], q)
+                P0 = blocks[i, 0, 0] * s0 + blocks[i, 0, 1] * s1
+                P1 = blocks[i, 1, 0] * s0 + blocks[i, 1, 1] * s1
+                extra = 2.0 * v if trained else 0.0
+                Q[j, r, i, 0] += c1 * sj * c * s0 + c2 * (2.0 * c * c * d2act(H[j, r, i, 0], q)
+                                                          * P0 + extra * s0)
+                Q[j, r, i, 1] += c1 * sj * c * s1 + c2 * (2.0 * c * c * d2act(H[j, r, i, 1], q)
+                                                          * P1 + extra * s1)
+                g += c1 * sj * v + c2 * 2.0 * c * (s0 * P0 + s1 * P1)
+            if trained:
+                gA[j, r] += g
+
+
+@njit(cache=True)
 def _grad_at_ro(H, ro, y, omega, q, f, loss, d1, d2, Q, gA):
     """(Q, gA) of Σ ω_i ℓ_i at pre-activations H and readout ro (overwrites the buffers)."""
     outputs_ro(H, ro, q, f)
@@ -117,7 +165,7 @@ def _grad_at_ro(H, ro, y, omega, q, f, loss, d1, d2, Q, gA):
 
 
 @njit(cache=True)
-def step_coef_ro(prm, H, ro, dHn, dAn, K, G, yt, y, ysign, omega_in, f, loss, d1, d2, ys, omega,
+def step_coef_ro(prm, H, ro, dHn, dAn, K, G, yt, blocks, y, ysign, omega_in, f, loss, d1, d2, ys, omega,
                  Hs, dH, Q, Qs, gA, gAs, ros):
     """:func:`signoise.steps.step_coef` with the readout ``ro`` (2, m): fills Q (filters) and
     gA (readout, used when ``prm.readout`` is TRAINED) with the update direction; returns L_S.
@@ -126,7 +174,7 @@ def step_coef_ro(prm, H, ro, dHn, dAn, K, G, yt, y, ysign, omega_in, f, loss, d1
     (``dHn`` = ⟨ζ_W, x⟩, ``dAn`` = ζ_a); noisy_eval's ``layerwise`` takes each layer's
     gradient at a perturbation of that layer alone. Norms of a direction add both layers,
     ‖g‖² = Σ Q (Q K) + ‖gA‖²; gr's Hessian-vector product covers both layers
-    (:func:`hvp_coef_ro`). pegr is refused by the config.
+    (:func:`hvp_coef_ro`), pegr's penalty too (:func:`pegr_coef_ro`).
     """
     code, q = prm.code, prm.q
     trained = prm.readout == Readout.TRAINED
@@ -153,7 +201,10 @@ def step_coef_ro(prm, H, ro, dHn, dAn, K, G, yt, y, ysign, omega_in, f, loss, d1
         _grad_at_ro(Hs, ros, ys, omega, q, f, loss, d1, d2, Q, gA)
         return L
 
-    gd_coef_ro(H, ys, d1, omega, q, ro, Q, gA)
+    if code == PEGR:                      # GD part and penalty in one pass over σ'
+        pegr_coef_ro(H, ro, trained, ys, d1, d2, omega, blocks, q, 0.5 * prm.lam, Q, gA)
+    else:
+        gd_coef_ro(H, ys, d1, omega, q, ro, Q, gA)
     if not trained:
         gA[...] = 0.0
     if code == GR:                        # v = g: λ H g added, both layers

@@ -117,7 +117,7 @@ SAME_DRAWS = [(n, {"rho": 0.05} if n == "usam" else p) for n, p in RULES
 
 @pytest.mark.parametrize("name,params", SAME_DRAWS
                          + [("lpg", {"alpha_pos": 0.5, "alpha_neg": -0.3, "adapt": 0.5}),
-                            ("gr", {"lam": 0.05})])
+                            ("gr", {"lam": 0.05}), ("pegr", {"lam": 0.02})])
 def test_gram_equals_weights(name, params):
     """Deterministic rules and those whose draws do not depend on the engine (example weights,
     label signs): the two engines agree over 40 steps, readout included."""
@@ -229,7 +229,6 @@ def test_diagnostics_cover_both_layers():
 
 
 @pytest.mark.parametrize("changes,key", [
-    ({"algorithm.name": "pegr"}, "model.readout"),
     ({"model.readout": "both"}, "model.readout"), ({"model.readout_init": "ones"}, "model.readout_init")])
 def test_bad_readout_configs_name_their_key(changes, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -337,6 +336,54 @@ def test_gr_step_is_finite_difference_gradient_of_its_objective(readout):
         g = exact_grad(gcfg, prob, x)
         g = g if trained else g[:k]
         return naive.weighted_loss_ro(*split(x), prob, cfg.model.q) + 0.5 * lam * g @ g
+    h = 1e-5
+    fd = np.array([(objective(x0 + h * e) - objective(x0 - h * e)) / (2 * h) for e in np.eye(x0.size)])
+    if not trained:
+        fd[k:] = 0.0
+    prm = run_record(cfg)[0]
+    inp = weights.prepare(prob)
+    W, b, ro = prob.w0.copy(), prob.b0.copy(), readout0(cfg)
+    e = np.empty((0, N))
+    weights.advance(inp.X, inp.X @ inp.X.T + 1.0, inp.y, W, b, ro, prm, 1, e, e,
+                    np.empty((0, 2, M, D + 1 + trained)))
+    step = np.concatenate([W.ravel(), b.ravel(), ro.ravel()]) - x0
+    np.testing.assert_allclose(step, -cfg.train.lr * fd, rtol=1e-6, atol=1e-8 * np.abs(fd).max())
+    gd = exact_grad(gcfg, prob, x0)
+    assert np.abs(step[:k] + cfg.train.lr * gd[:k]).max() > 1e-3 * np.abs(step).max()
+
+
+def exact_grad_weighted(cfg, prob, x, omega):
+    """∇ Σ_i ω_i ℓ_i at θ = x over (W, b, a), from one exact weights-engine step (η = 1)."""
+    W, b, ro = (v.copy() for v in split(x))
+    prm = run_record(cfg.updated({"algorithm.name": "sgd"}))[0].copy()
+    prm["lr"] = 1.0
+    inp = weights.prepare(prob)
+    e = np.empty((0, N))
+    weights.advance(inp.X, inp.X @ inp.X.T + 1.0, inp.y, W, b, ro, prm, 1, omega[None], e,
+                    np.empty((0, 2, M, D + 2)))
+    return x - np.concatenate([W.ravel(), b.ravel(), ro.ravel()])
+
+
+@pytest.mark.parametrize("readout", ["trainable", "fixed"])
+def test_pegr_step_is_finite_difference_gradient_of_its_objective(readout):
+    """pegr with a per-filter readout: the step = −η ∇[L + (λ/2)(1/n) Σ_i ‖∇ℓ_i‖²] by central
+    finite differences, the per-example gradients exact (over (W, b, a) when the readout is
+    trained, over (W, b) with a frozen random readout)."""
+    lam = 0.7
+    cfg = cfg_for("pegr", {"lam": lam}, model__readout=readout)
+    prob = sn.sample_problem(cfg)
+    x0 = np.concatenate([prob.w0.ravel(), prob.b0.ravel(), readout0(cfg).ravel()])
+    k = 2 * M * D + 2 * M
+    trained = readout == "trainable"
+    gcfg = cfg.updated({"model.readout": "trainable"})
+
+    def objective(x):
+        pen = 0.0
+        for i in range(N):
+            g = N * exact_grad_weighted(gcfg, prob, x, np.eye(N)[i] / N)
+            g = g if trained else g[:k]
+            pen += g @ g / N
+        return naive.weighted_loss_ro(*split(x), prob, cfg.model.q) + 0.5 * lam * pen
     h = 1e-5
     fd = np.array([(objective(x0 + h * e) - objective(x0 - h * e)) / (2 * h) for e in np.eye(x0.size)])
     if not trained:

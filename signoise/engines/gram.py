@@ -188,8 +188,8 @@ def advance(G, Z0, y, y_true, beta, bias, ro, prm, nsteps, omega_t, ysign_t, zet
             L = step_coef(prm, H, dHn, K, G, y_true, blocks, y, ysign, omega_in,
                           f, loss, d1, d2, ys, omega, Hs, dH, Q, Qs)
         else:
-            L = step_coef_ro(prm, H, ro, dHn, dAn, K, G, y_true, y, ysign, omega_in, f, loss, d1, d2,
-                             ys, omega, Hs, dH, Q, Qs, gA, gAs, ros)
+            L = step_coef_ro(prm, H, ro, dHn, dAn, K, G, y_true, blocks, y, ysign, omega_in,
+                             f, loss, d1, d2, ys, omega, Hs, dH, Q, Qs, gA, gAs, ros)
         if not np.isfinite(L):
             return t, DIVERGED
         if L < prm.loss_threshold:

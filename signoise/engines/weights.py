@@ -111,8 +111,8 @@ def advance(X, K, y, W, bias, ro, prm, nsteps, omega_t, ysign_t, zeta_t):
             L = step_coef(prm, H, dHn, K, nobasis, none, blocks, y, ysign, omega_in,
                           f, loss, d1, d2, ys, omega, Hs, dH, Q, Qs)
         else:
-            L = step_coef_ro(prm, H, ro, dHn, dAn, K, nobasis, none, y, ysign, omega_in, f, loss, d1, d2,
-                             ys, omega, Hs, dH, Q, Qs, gA, gAs, ros)
+            L = step_coef_ro(prm, H, ro, dHn, dAn, K, nobasis, none, blocks, y, ysign,
+                             omega_in, f, loss, d1, d2, ys, omega, Hs, dH, Q, Qs, gA, gAs, ros)
         if not np.isfinite(L):
             return t, DIVERGED
         if L < prm.loss_threshold:
