@@ -125,3 +125,37 @@ def test_record_every_keeps_at_most_max_points(explorer):
     _assert_drawn(explorer, sn.simulate(explorer.cfg, quiet=True))
     explorer.set(steps=60)
     assert explorer.cfg.train.record_every == 5
+
+
+IPYMPL_CELLS = ['%matplotlib widget', '''
+import matplotlib, numpy as np, signoise as sn
+from signoise.explore import Explorer
+cfg = sn.RunConfig.from_dict({"seed": 1, "data": {"n": 8, "d": 200, "mu_norm": 12.0, "n_test": 50},
+                              "model": {"m": 4}, "train": {"lr": 0.01, "steps": 60, "record_every": 5}})
+ex = Explorer(cfg, phase=False)
+assert type(ex.fig.canvas).__module__.startswith("ipympl"), type(ex.fig.canvas)
+assert not ex.blitter.live          # ipympl cannot blit: each change is a draw_idle
+ex.sliders["mu_norm"].set_val(20.0)
+ex.selector.set_active(2)
+ds = sn.simulate(ex.cfg, quiet=True)
+assert (ex.cfg.data.mu, ex.cfg.algorithm.name) == (20.0, "msgd")
+np.testing.assert_array_equal(ex.lines["gamma+"].get_data()[1], ds["gamma_max"].sel(j=1).values)
+np.testing.assert_array_equal(ex.lines["test"].get_data()[1], ds["test_error"].values)
+ex.fig.canvas.draw()                # renders the whole figure, data included
+print("ipympl ok")
+''']
+
+
+def test_explorer_under_ipympl_in_a_kernel(tmp_path):
+    """`%matplotlib widget` in a real kernel: the explorer builds on ipympl's canvas, its
+    widgets drive it, and it draws what sn.simulate returns (no browser: the frontend half of
+    ipympl is not exercised)."""
+    import ipympl  # noqa: F401  (the test extra installs it: a missing one fails)
+    import nbclient
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in IPYMPL_CELLS])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    out = "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    assert "ipympl ok" in out
