@@ -120,8 +120,8 @@ def test_views_hold_their_data(explorer):
 
 def test_record_every_keeps_at_most_max_points(explorer):
     explorer.set(steps=2000)
-    assert explorer.cfg.train.record_every == 7          # ceil(2000 / 300); the base's is 5
-    assert explorer.ds.sizes["step"] == 287 <= MAX_POINTS + 1
+    assert explorer.cfg.train.record_every == 14         # ceil(2000 / 150); the base's is 5
+    assert explorer.ds.sizes["step"] == 144 <= MAX_POINTS + 1
     _assert_drawn(explorer, sn.simulate(explorer.cfg, quiet=True))
     explorer.set(steps=60)
     assert explorer.cfg.train.record_every == 5
