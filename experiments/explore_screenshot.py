@@ -7,7 +7,7 @@ from a Tk timer once the window is up, moves ‖μ‖ across the boundary and ba
 (``Slider.set_val``, so the widget callbacks run), each change blitted to the window. It prints
 each change's time (re-simulate + blit to the window), checks that the blitted canvas equals a
 full redraw pixel for pixel and that the lines hold ``sn.simulate``'s data, and saves a grab of
-the X screen (Pillow's ImageGrab) to ``-o``.
+the window from the X screen (Pillow's ImageGrab) to ``-o``.
 """
 
 from __future__ import annotations
@@ -54,7 +54,10 @@ def main(argv=None):
         canvas.get_tk_widget().after(1500, grab)
 
     def grab():
-        ImageGrab.grab(xdisplay=os.environ["DISPLAY"]).save(args.output)
+        w = fig.canvas.manager.window          # the window only, not the whole screen
+        x, y = w.winfo_rootx(), w.winfo_rooty()
+        box = (x, y, x + w.winfo_width(), y + w.winfo_height())
+        ImageGrab.grab(bbox=box, xdisplay=os.environ["DISPLAY"]).save(args.output)
         plt.close(fig)
 
     canvas.get_tk_widget().after(3000, drive)

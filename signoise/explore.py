@@ -21,6 +21,7 @@ import numpy as np
 from .algorithms import ALGORITHMS
 from .blit import Blitter
 from .config import RunConfig
+from .engines.blas import single_threaded_blas
 from .simulate import simulate
 from .theory import cao_control, fit_constant
 
@@ -285,7 +286,11 @@ class Explorer:
             dirty.add(self.selector.ax)
         self.cfg = config_of(self.base, self.state)
         t0 = time.perf_counter()
-        self.ds = simulate(self.cfg, engine="gram", quiet=True)
+        # one BLAS thread for the set-up's products too (the driver limits only the training
+        # loop): at this size threads gain nothing, and on a loaded machine they made a
+        # change 2-3× slower
+        with single_threaded_blas():
+            self.ds = simulate(self.cfg, engine="gram", quiet=True)
         t1 = time.perf_counter()
         self.redraw(dirty)
         self.timing = {"simulate": t1 - t0, "draw": time.perf_counter() - t1}
