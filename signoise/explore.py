@@ -155,8 +155,10 @@ def rescale(ax, room=(0.02, 0.3), fill=0.4):
         if v0 <= lo and hi <= v1 and hi - lo >= fill * (v1 - v0):
             continue
         span = hi - lo if hi > lo else max(abs(hi), 1.0)
-        axis.set_view_interval(lo - 0.02 * span, hi + high * span, ignore=True)
-        moved = True
+        view = (lo - 0.02 * span, hi + high * span)
+        if view != (v0, v1):            # constant data give the same view every time
+            axis.set_view_interval(*view, ignore=True)
+            moved = True
     return moved
 
 
