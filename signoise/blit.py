@@ -1,8 +1,8 @@
 """Redraw only what changed: data artists blitted over a cached background (the explorer's).
 
 A full figure draw renders every axes, tick label, slider and radio label; at the explorer's
-size that is most of a change's cost. Here the data artists (lines, markers, status text,
-legends) are *animated*: a full draw leaves them out and :class:`Blitter` keeps that picture.
+size that is most of a change's cost. Here the data artists (lines, markers, the status
+text) are *animated*: a full draw leaves them out and :class:`Blitter` keeps that picture.
 A change then restores it, redraws the decorations of the few axes that changed (a panel
 whose limits moved, a slider that moved), draws the data artists and blits. Backends without
 blitting (ipympl, PDF…) get an ordinary ``draw_idle`` of everything.
