@@ -150,7 +150,11 @@ def test_explorer_under_ipympl_in_a_kernel(tmp_path):
     """`%matplotlib widget` in a real kernel: the explorer builds on ipympl's canvas, its
     widgets drive it, and it draws what sn.simulate returns (no browser: the frontend half of
     ipympl is not exercised)."""
-    import ipympl  # noqa: F401  (the test extra installs it: a missing one fails)
+    import importlib.util
+
+    # the test extra installs ipympl: a missing one fails. Not imported here: importing ipympl
+    # switches this process's matplotlib backend to ipympl's
+    assert importlib.util.find_spec("ipympl") is not None
     import nbclient
     import nbformat
 
