@@ -3,6 +3,8 @@
 One matplotlib figure with ``matplotlib.widgets`` controls, in a desktop window or in Jupyter
 (ipympl). The state is a dict of control values; :meth:`Explorer.set` changes it, re-runs
 :func:`signoise.simulate` and redraws. Widget callbacks and tests both go through ``set``.
+A redraw sets line data and blits them over a cached background (:mod:`signoise.blit`); only
+panels whose limits moved and widgets that moved get their decorations redrawn.
 
 Panels: max γ and max ρ̄ over iterations (the race of signal learning against noise
 memorisation, Cao et al. 2022, Theorems 4.3-4.4), train and test error, the (γ, ρ̄)
@@ -12,17 +14,25 @@ trajectory, and the current (n, SNR) on a phase map with the boundary n·SNR^q =
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
 from .algorithms import ALGORITHMS
+from .blit import Blitter
 from .config import RunConfig
+from .engines.blas import single_threaded_blas
 from .simulate import simulate
 from .theory import cao_control, fit_constant
 
 # The Wishart sampler draws Gram matrices without d (SPEC §3): above this d it replaces
 # explicit arrays, so d = 10^6 costs what d = 10^3 costs.
 WISHART_ABOVE_D = 5000
+
+# A run records at most about this many points. Each recorded step costs a test-set
+# evaluation (at n_test = 500 the records were 3/4 of a 3000-step run at 301 points); 150
+# points still draw smooth curves.
+MAX_POINTS = 150
 
 # The main parameter of each gram-engine algorithm and its slider range.
 MAIN_PARAM = {"sgd": ("b", 1, 20), "msgd": ("s", 0.0, 2.0), "label_noise_gd": ("p_step", 0.0, 0.45),
@@ -58,19 +68,26 @@ def state_of(cfg: RunConfig) -> dict:
 
 
 def config_of(base: RunConfig, state: dict) -> RunConfig:
-    """The config a control state stands for: ``base`` with the controlled keys replaced."""
-    d = int(round(state["d"]))
+    """The config a control state stands for: ``base`` with the controlled keys replaced.
+
+    ``train.record_every`` is raised, if needed, so that a run records at most about
+    :data:`MAX_POINTS` steps (``ceil(steps / MAX_POINTS)``; never above ``steps``).
+    """
+    d = round(float(state["d"]))
+    steps = int(state["steps"])
     name = state["algorithm"]
     changes = {"data.mu_norm": float(state["mu_norm"]), "data.n": int(state["n"]), "data.d": d,
                "data.flip": float(state["flip"]),
                "data.sampler": "wishart" if d > WISHART_ABOVE_D else "explicit",
                "model.sigma0": float(state["sigma0"]),
-               "train.lr": float(state["lr"]), "train.steps": int(state["steps"]),
+               "train.lr": float(state["lr"]), "train.steps": steps,
+               "train.record_every": min(steps, max(base.train.record_every,
+                                                    math.ceil(steps / MAX_POINTS))),
                "seed": int(state["seed"]), "algorithm.name": name}
     if name in MAIN_PARAM:
         key = MAIN_PARAM[name][0]
         value = state["param"]
-        changes[f"algorithm.{key}"] = int(round(value)) if key == "b" else float(value)
+        changes[f"algorithm.{key}"] = round(float(value)) if key == "b" else float(value)
     return base.updated(changes)
 
 
@@ -119,6 +136,32 @@ def draw_trajectory(lines, ds):
     lines["end"].set_data(ds["rho_bar_max"].values[-1:], ds["gamma_max"].sel(j=1).values[-1:])
 
 
+def rescale(ax, room=(0.02, 0.3), fill=0.4):
+    """Fit the autoscaled limits of ``ax`` to its data, but only when they need it.
+
+    Per autoscaled axis (x, y), the view is kept while the data lie inside it and span at least
+    ``fill`` of it; else it becomes the data range plus 2 % of its span below and ``room`` (one
+    value per axis) above: room to grow, as γ and ρ̄ rise with ‖μ‖, n or η. A view that stays
+    lets the explorer blit the lines without redrawing the panel's ticks. Returns True if a
+    limit moved.
+    """
+    ax.relim()
+    moved = False
+    for axis, auto, (lo, hi), high in ((ax.xaxis, ax.get_autoscalex_on(), ax.dataLim.intervalx, room[0]),
+                                       (ax.yaxis, ax.get_autoscaley_on(), ax.dataLim.intervaly, room[1])):
+        v0, v1 = axis.get_view_interval()
+        if not auto or not (np.isfinite(lo) and np.isfinite(hi)):
+            continue
+        if v0 <= lo and hi <= v1 and hi - lo >= fill * (v1 - v0):
+            continue
+        span = hi - lo if hi > lo else max(abs(hi), 1.0)
+        view = (lo - 0.02 * span, hi + high * span)
+        if view != (v0, v1):            # constant data give the same view every time
+            axis.set_view_interval(*view, ignore=True)
+            moved = True
+    return moved
+
+
 def draw_phase(ax, ns, snrs, error, const, q):
     """The precomputed map and the boundary n·SNR^q = C (Cao et al. 2022)."""
     ax.pcolormesh(ns, snrs, error, shading="nearest", cmap="viridis", vmin=0, vmax=0.5)
@@ -138,9 +181,12 @@ class Explorer:
     phase : tuple or None or False
         ``(ns, snrs, error, const)`` from :func:`phase_map`; None computes it (a few seconds);
         False leaves the map panel empty.
+    blit : bool
+        Redraw by blitting (:class:`signoise.blit.Blitter`; default); False draws the whole
+        figure at every change (the benchmark's baseline).
     """
 
-    def __init__(self, cfg: RunConfig, phase=None):
+    def __init__(self, cfg: RunConfig, phase=None, blit=True):
         import matplotlib.pyplot as plt
         from matplotlib.widgets import RadioButtons, Slider
 
@@ -174,50 +220,82 @@ class Explorer:
         self.sliders = {}
         for k, (key, (label, low, high, integer)) in enumerate(CONTROLS.items()):
             ax = fig.add_axes([0.08, 0.92 - 0.045 * k, 0.2, 0.03])
-            value = self.state[key] if key not in LOG_CONTROLS else math.log10(
-                self.state[LOG_CONTROLS[key]])
-            s = Slider(ax, label, low, high, valinit=np.clip(value, low, high),
+            s = Slider(ax, label, low, high, valinit=np.clip(self._slider_value(key), low, high),
                        valstep=1 if integer else None)
-            s.drawon = False        # set() redraws once; a second draw per change doubles latency
+            s.drawon = False        # set() redraws what changed, once per change
             s.on_changed(lambda v, key=key: self.set(**{key: v}))
             self.sliders[key] = s
         names = gram_algorithms()
         rax = fig.add_axes([0.06, 0.06, 0.12, 0.45])
-        self.selector = RadioButtons(rax, names, active=names.index(self.state["algorithm"]))
+        # useblit=False: its own blitting would animate the buttons, which the Blitter's axes
+        # redraw would then leave out
+        self.selector = RadioButtons(rax, names, active=names.index(self.state["algorithm"]),
+                                     useblit=False)
         self.selector.drawon = False
         self.selector.on_clicked(lambda name: self.set(algorithm=name))
-        self.status = fig.text(0.36, 0.005, "", fontsize=8)
+        # in an axes, not the figure: savefig draws an axes' animated artists, not a figure's
+        self.status = a["trajectory"].text(0.36, 0.005, "", fontsize=8, transform=fig.transFigure,
+                                           clip_on=False, in_layout=False)
+        # the legends stay in the background (upper left, where rising γ, ρ̄ and falling errors
+        # rarely go): drawing them at each change would cost as much as all the lines
+        self.blitter = Blitter(fig, [*self.lines.values(), self.marker, self.status], enabled=blit)
         self._updating = False
+        self.ds = None
         self.set()
+
+    def _slider_value(self, key):
+        """The position of slider ``key`` for the current state (log10 for d, σ0, η)."""
+        if key in LOG_CONTROLS:
+            return math.log10(self.state[LOG_CONTROLS[key]])
+        return self.state[key]
 
     def set(self, **values):
         """Change controls, re-simulate, redraw.
 
         Names as in :data:`CONTROLS` (``log10_d=6`` or ``d=10**6`` alike) plus ``algorithm``.
 
-        Returns the Dataset drawn.
+        Returns the Dataset drawn; ``self.timing`` holds the seconds this change spent in
+        ``simulate`` and in drawing.
         """
-        if self._updating:          # a slider moved below by set itself
+        if self._updating:          # a widget moved below by set itself
             return self.ds
+        # the widgets to redraw: those named (a dragged slider has moved already) ...
+        moved = {key for key in values if key in self.sliders}
         for log_key, key in LOG_CONTROLS.items():
             if log_key in values:
                 values[key] = 10 ** values.pop(log_key)
+            if key in values:
+                moved.add(log_key)
         if "algorithm" in values:
             self.state["algorithm"] = values["algorithm"]
             self._param_range()
+            moved.add("param")
         self.state.update(values)
+        # ... and those set moves to the state here, without their callbacks
         self._updating = True
         try:
-            for key, v in values.items():
-                if key in LOG_CONTROLS.values():
-                    key, v = "log10_" + key, math.log10(v)
-                if key in self.sliders and self.sliders[key].val != v:
-                    self.sliders[key].set_val(v)
+            for key, s in self.sliders.items():
+                v = self._slider_value(key)
+                if s.val != v:
+                    s.set_val(v)
+                    moved.add(key)
+            if self.selector.value_selected != self.state["algorithm"]:
+                self.selector.set_active(gram_algorithms().index(self.state["algorithm"]))
         finally:
             self._updating = False
+        dirty = {self.sliders[key].ax for key in moved}
+        if "algorithm" in values:
+            dirty.add(self.selector.ax)
         self.cfg = config_of(self.base, self.state)
-        self.ds = simulate(self.cfg, engine="gram", quiet=True)
-        self.redraw()
+        t0 = time.perf_counter()
+        # one BLAS thread for the set-up's products too (the driver limits only the training
+        # loop): at this size threads gain nothing, and on a loaded machine they made a
+        # change 2-3× slower
+        with single_threaded_blas():
+            self.ds = simulate(self.cfg, engine="gram", quiet=True)
+        t1 = time.perf_counter()
+        self.redraw(dirty)
+        self.timing = {"simulate": t1 - t0, "draw": time.perf_counter() - t1}
         return self.ds
 
     def _param_range(self):
@@ -233,20 +311,28 @@ class Explorer:
         default = ALGORITHMS[self.state["algorithm"]].params[key].default if key != "—" else 0.0
         self.state["param"] = min(max(default, low), high) if key != "b" else high
 
-    def redraw(self):
+    def redraw(self, dirty=()):
+        """Set the artists' data from ``self.ds`` and show it.
+
+        Only the three data panels are rescaled (the phase map is static); a panel whose
+        limits moved joins ``dirty``, the axes whose decorations are redrawn
+        (:meth:`signoise.blit.Blitter.update`); everything else is blitted.
+        """
         ds, cfg = self.ds, self.cfg
         draw_race(self.lines, ds)
         draw_errors(self.lines, ds)
         draw_trajectory(self.lines, ds)
         self.marker.set_data([cfg.data.n], [cfg.data.SNR])
-        for k in ("race", "errors", "trajectory"):
-            self.axes[k].relim()
-            self.axes[k].autoscale_view()
+        dirty = set(dirty)
+        # steps on x: tight; γ, ρ̄ on x or y: room to grow
+        for k, room in (("race", (0.02, 0.3)), ("errors", (0.02, 0.0)), ("trajectory", (0.3, 0.3))):
+            if rescale(self.axes[k], room):
+                dirty.add(self.axes[k])
         self.status.set_text(f"{cfg.algorithm.name} {cfg.algorithm.params}  d={cfg.data.d} "
                              f"({cfg.data.sampler})  SNR={cfg.data.SNR:.3g}  "
                              f"n·SNR^q={cfg.data.n * cfg.data.SNR ** cfg.model.q:.3g}  "
                              f"final test error {float(ds['test_error'][-1]):.3f}")
-        self.fig.canvas.draw_idle()
+        self.blitter.update(dirty)
 
 
 def explore(cfg: RunConfig | None = None, phase=None, show=True) -> Explorer:
