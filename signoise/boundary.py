@@ -9,6 +9,7 @@ bracket is :func:`signoise.theory.crossings` (linear interpolation in log x), as
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 
@@ -232,7 +233,7 @@ def _window_crossing(values, x, a, b, level, rng):
 
 # --- evaluation: batches of runs, optionally in worker processes --------------------------------
 
-def _evaluate(jobs, stat, backend, workers):
+def _evaluate(jobs, stat, backend, workers, pool=None):
     """Per job (config, seed) its statistic. Jobs sharing the batch shape keys go to one
     :func:`simulate_batch` call; results depend only on config and seed, never on the grouping."""
     from .driver import SHAPE_KEYS
@@ -246,8 +247,9 @@ def _evaluate(jobs, stat, backend, workers):
         # split big groups so every worker has work; any split gives the same numbers
         per = max(1, -(-sum(len(t[0]) for t in tasks) // workers))
         tasks = [(c[i:i + per], s[i:i + per]) for c, s in tasks for i in range(0, len(c), per)]
-    if workers > 1 and len(tasks) > 1:
-        outs = _in_processes(func, tasks, backend, workers)
+    if pool is not None and len(tasks) > 1:
+        outs = list(pool.map(_call, [func] * len(tasks), [t[0] for t in tasks],
+                             [t[1] for t in tasks], [backend] * len(tasks)))
     else:
         outs = [_call(func, c, s, backend) for c, s in tasks]
     # tasks keep the groups' order, split or not: concatenated they list the jobs group by group
@@ -269,7 +271,13 @@ def _call(func, cfgs, seeds, backend):
     return out
 
 
-def _in_processes(func, tasks, backend, workers):
+@contextlib.contextmanager
+def _pool(workers):
+    """Spawned worker processes for the whole search (OpenMP in Numba is not fork-safe), each
+    with NUMBA_NUM_THREADS = cores // workers; None for ``workers`` = 1."""
+    if workers == 1:
+        yield None
+        return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
@@ -278,8 +286,7 @@ def _in_processes(func, tasks, backend, workers):
 
     with _thread_env(max(1, _cores() // workers)), ProcessPoolExecutor(
             workers, mp_context=mp.get_context("spawn"), initializer=init) as pool:
-        return list(pool.map(_call, [func] * len(tasks), [t[0] for t in tasks],
-                             [t[1] for t in tasks], [backend] * len(tasks)))
+        yield pool
 
 
 # --- the search ----------------------------------------------------------------------------------
@@ -351,16 +358,18 @@ def find_boundary(cfg, x: str, y: str, y_values=None, x_range=None, level=None, 
         return configs[key]
 
     rounds = 0
-    while True:
-        wanted = [(k, xv, s) for k, row in enumerate(rows) for xv, s in row.request()]
-        if not wanted:
-            break
-        rounds += 1
-        vals = _evaluate([(config(k, xv), s) for k, xv, s in wanted], stat, backend, workers)
-        for (k, xv, s), v in zip(wanted, vals):
-            got = rows[k].values.setdefault(xv, [])
-            assert s == len(got)  # seeds arrive in order 0, 1, 2, ...
-            got.append(v)
+    with _pool(workers) as pool:
+        while True:
+            wanted = [(k, xv, s) for k, row in enumerate(rows) for xv, s in row.request()]
+            if not wanted:
+                break
+            rounds += 1
+            vals = _evaluate([(config(k, xv), s) for k, xv, s in wanted], stat, backend,
+                             workers, pool)
+            for (k, xv, s), v in zip(wanted, vals):
+                got = rows[k].values.setdefault(xv, [])
+                assert s == len(got)  # seeds arrive in order 0, 1, 2, ...
+                got.append(v)
     return _dataset(cfg, rows, x, y, y_values, level, stat, tol, seeds, max_seeds, rounds)
 
 

@@ -40,7 +40,7 @@ def _cfg(**grid):
     base = sn.RunConfig.from_dict({
         "data": {"n": 10, "d": 500, "mu_norm": 10.0, "n_test": 100, "sampler": "wishart"},
         "model": {"m": 5, "q": 3.0, "sigma0": 0.01},
-        "train": {"lr": 2e-3, "steps": 1500, "record_every": 1500}})
+        "train": {"lr": 2e-3, "steps": 800, "record_every": 800}})
     if grid:
         d = base.to_dict()
         d["sweep"] = {"seeds": 1, "grid": grid}
@@ -103,7 +103,7 @@ def test_real_cao_crossing_agrees_with_a_dense_grid():
     grid of the same seeds, within the two standard errors combined (z <= 3)."""
     cfg = _cfg()
     ds = bd.find_boundary(cfg, "data.mu_norm", "data.n", [10], (10.0, 40.0), stat="race",
-                          tol=0.05, seeds=8, max_seeds=32)
+                          tol=0.08, seeds=8, max_seeds=32)
     K = ds.seeds_used.item()
     # every value is the run of its own config and seed, whatever the search path
     k = int(np.flatnonzero(np.isfinite(ds.x_eval[0].values))[1])
@@ -111,7 +111,7 @@ def test_real_cao_crossing_agrees_with_a_dense_grid():
     direct = bd.race_indicator([cfg.updated({"data.mu_norm": x1})] * 3, [0, 1, 2])
     np.testing.assert_array_equal(ds.value[0, k, :3].values, direct)
     # the oracle: a dense log grid over the same range, seeds 0..K-1
-    xs = np.geomspace(10.0, 40.0, 25)
+    xs = np.geomspace(10.0, 40.0, 17)
     runs = [cfg.updated({"data.mu_norm": float(x)}) for x in xs for _ in range(K)]
     stat = bd.race_indicator(runs, [s for _ in xs for s in range(K)]).reshape(xs.size, K).T
     grid = theory.crossings(stat[:, None, :], xs, 0.5)[0]
