@@ -212,10 +212,11 @@ def test_theorem_race_exponent_passes_and_fails_on_a_wrong_exponent():
     assert sn.check("cao_exponent_q3_race_theorem", expected=-6.0).verdict == "FAIL"
 
 
-def test_theorem_error_exponent_is_steeper_than_three_and_can_pass():
+def test_theorem_error_exponent_is_steeper_than_three_and_can_fail():
     r = sn.check("cao_exponent_q3_error_theorem")
-    # measured: steeper than −3 at n <= 40 even where the conditions hold (docs/checks.md)
-    assert r.verdict == "FAIL" and r.data.attrs["ci_hi"] < -3.0
-    assert sn.check("cao_exponent_q3_error_theorem", expected=-6.0).verdict == "FAIL"
-    # not a check that always fails: expecting what it measures, it does not
+    # measured: steeper than −3 even where the conditions hold; too wide to decide at quick size
+    assert r.verdict == "INCONCLUSIVE" and r.value < -3.0
+    # negative control: a shallow exponent expected is excluded
+    assert sn.check("cao_exponent_q3_error_theorem", expected=-1.5).verdict == "FAIL"
+    # and expecting what it measures, the check does not fail
     assert sn.check("cao_exponent_q3_error_theorem", expected=r.value).verdict != "FAIL"
