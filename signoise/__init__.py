@@ -19,8 +19,10 @@ from .sweeps import sweep  # noqa: E402
 from .animate import animate  # noqa: E402
 from .explore import explore  # noqa: E402
 from .checks import check  # noqa: E402
+from .boundary import find_boundary  # noqa: E402
 
 __all__ = ["RunConfig", "DataSpec", "ModelSpec", "AlgorithmSpec", "TrainSpec", "SweepSpec",
            "load_config", "dump_config", "Problem", "sample_problem", "simulate", "simulate_batch",
            "save_dataset", "config_of", "ConfigError", "sweep", "open_sweep", "cell_statistic",
-           "phase_diagram", "collapse_diagram", "explore", "animate", "check", "__version__"]
+           "phase_diagram", "collapse_diagram", "explore", "animate", "check", "find_boundary",
+           "__version__"]
