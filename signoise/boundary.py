@@ -62,9 +62,10 @@ def default_level(stat, cfg: RunConfig) -> float:
 # --- validation, before any work -------------------------------------------------------------
 
 def _real(key, value, low=None, high=None, open_low=True):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        reject(key, value, "a finite real number", TypeError if not isinstance(value, numbers.Real)
-               or isinstance(value, bool) else ValueError)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        reject(key, value, "a finite real number", TypeError)
+    if not math.isfinite(value):
+        reject(key, value, "a finite real number")
     if low is not None and (value <= low if open_low else value < low):
         reject(key, value, f"a number {'>' if open_low else '>='} {low:g}"
                + (f" and < {high:g}" if high is not None else ""))
@@ -114,7 +115,10 @@ def _validate(cfg, x, y, y_values, x_range, level, stat, tol, seeds, max_seeds, 
             reject("x", x, f"a grid axis of the config's [sweep.grid] ({', '.join(axes) or 'none'})"
                    " or x_range given")
         x_range = (min(axes[x]), max(axes[x]))
-    rng = np.asarray(x_range, dtype=float)
+    try:
+        rng = np.asarray(x_range, dtype=float)
+    except (TypeError, ValueError):
+        rng = np.full(3, np.nan)  # rejected below
     if rng.shape == (2,):
         rng = np.broadcast_to(rng, (len(y_values), 2))
     if rng.shape != (len(y_values), 2) or not np.all(np.isfinite(rng)) or np.any(rng[:, 0] <= 0) \

@@ -157,6 +157,8 @@ def _spy():
     ({"x_range": (5.0, 1.0)}, r"x_range = \(5.0, 1.0\) is not allowed"),
     ({"y_values": [10, 0]}, r"data.n = 0 is not allowed"),
     ({"workers": 0}, r"workers = 0 is not allowed"),
+    ({"tol": float("nan")}, r"tol = nan is not allowed"),
+    ({"x_range": ("a", "b")}, r"x_range = \('a', 'b'\) is not allowed"),
 ])
 def test_bad_input_is_rejected_before_any_run(kwargs, match):
     stat, calls = _spy()
