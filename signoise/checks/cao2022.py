@@ -208,9 +208,8 @@ _MEMO: dict = {}
 
 
 def _memo_stat(kind, backend, cfgs, seeds):
-    """``find_boundary`` statistic "error" or "race", simulating only the runs not seen yet."""
-    from ..boundary import race_indicator  # noqa: F401  (the definition of the race used below)
-
+    """``find_boundary`` statistic "error" or "race" (as ``boundary.final_test_error`` and
+    ``boundary.race_indicator``), simulating only the runs not seen yet."""
     keys = [(c.to_toml(), int(s), backend) for c, s in zip(cfgs, seeds)]
     new = [k for k, key in enumerate(keys) if key not in _MEMO]
     if new:
