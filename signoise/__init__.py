@@ -20,9 +20,10 @@ from .animate import animate  # noqa: E402
 from .explore import explore  # noqa: E402
 from .checks import check  # noqa: E402
 from .probe import mean_step, perturbed_grad_variance  # noqa: E402
+from .boundary import find_boundary  # noqa: E402
 
 __all__ = ["RunConfig", "DataSpec", "ModelSpec", "AlgorithmSpec", "TrainSpec", "SweepSpec",
            "load_config", "dump_config", "Problem", "sample_problem", "simulate", "simulate_batch",
            "save_dataset", "config_of", "ConfigError", "sweep", "open_sweep", "cell_statistic",
            "phase_diagram", "collapse_diagram", "explore", "animate", "check", "mean_step",
-           "perturbed_grad_variance", "__version__"]
+           "perturbed_grad_variance", "find_boundary", "__version__"]

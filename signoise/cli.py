@@ -284,6 +284,34 @@ def cmd_check(args):
     return 1 if any(r.verdict == "FAIL" for r in results) else 0
 
 
+def cmd_boundary(args):
+    from . import boundary as bd
+    from .io import save_dataset
+
+    cfg = _config(args)
+    out = _check_output(args.out, args.overwrite)
+    fig = _check_output(out.with_suffix(".png"), args.overwrite)
+    with handle_signals():
+        ds = bd.find_boundary(cfg, args.x, args.y, level=args.level, stat=args.stat, tol=args.tol,
+                           seeds=args.seeds, max_seeds=args.max_seeds, workers=args.workers,
+                           backend=args.backend)
+    save_dataset(ds, out, overwrite=args.overwrite)
+    _headless()
+    theory_name = {"auto": "kou" if cfg.model.q == 1 else "cao", "none": None}.get(
+        args.theory, args.theory)
+    ax = bd.draw_boundary(ds, theory_name=theory_name)
+    ax.figure.savefig(fig, dpi=120)
+    if not args.quiet:
+        grid, fit = bd.equal_precision_grid(ds), bd.fit_boundary_exponent(ds)
+        print(bd.table(ds))
+        print(f"free slope of log {args.y} on log {args.x}*: {fit['slope']:.3g} "
+              f"[{fit['ci'][0]:.3g}, {fit['ci'][1]:.3g}] ({fit['rows']} rows)")
+        print(f"{ds.attrs['runs']} runs in {ds.attrs['rounds']} rounds; a grid of equal precision"
+              f": {grid['points']} points x {grid['seeds']} seeds per row = {grid['runs']} runs "
+              f"({grid['runs'] / max(ds.attrs['runs'], 1):.1f}x)")
+        print(f"wrote {out} and {fig}")
+
+
 def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
@@ -374,6 +402,31 @@ def build_parser():
 
     i = sub.add_parser("info", parents=[common], help="versions, threads, engines and algorithms")
     i.set_defaults(func=cmd_info)
+
+    b = sub.add_parser("boundary", parents=[common],
+                       help="per value of -y, the -x where the seed-mean statistic crosses a "
+                            "level (adaptive: bracketing, bisection in log x, seeds added)")
+    b.add_argument("config", help="TOML; its [sweep.grid] gives the -y values and the -x range")
+    b.add_argument("-x", required=True, help="the searched key, e.g. data.mu_norm (positive)")
+    b.add_argument("-y", required=True, help="the row key, e.g. data.n")
+    b.add_argument("--level", type=float,
+                   help="default: 1/2 for race, (flip + 1/2)/2 for error (1/4 without flips)")
+    b.add_argument("--stat", choices=["error", "race"], default="error",
+                   help="final test error, or 1 where min_j max_r γ > mean_i max_r ρ̄")
+    b.add_argument("--tol", type=float, default=0.05, help="target se of log x* (default 0.05)")
+    b.add_argument("--seeds", type=int, default=8, help="seeds per point at the start")
+    b.add_argument("--max-seeds", type=int, default=128, help="seeds per point at most")
+    b.add_argument("--out", default="boundary.nc",
+                   help="the Dataset (netCDF); the figure goes beside it as .png")
+    b.add_argument("--workers", type=int, default=1, help="worker processes per round")
+    b.add_argument("--theory", choices=["auto", "none", "cao", "kou"], default="auto",
+                   help="theorem boundary drawn through the crossings (auto: kou if q = 1)")
+    b.add_argument("--backend", choices=["numba", "numpy", "cupy"], default="numba")
+    b.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config key (repeatable)")
+    b.add_argument("--seed", type=int)
+    b.add_argument("--overwrite", action="store_true")
+    b.set_defaults(func=cmd_boundary)
 
     ck = sub.add_parser("check", parents=[common], help="run theorem checks (PASS/FAIL table)")
     ck.add_argument("names", nargs="*", metavar="NAME", help="checks to run (default: all)")

@@ -434,3 +434,97 @@ for _which, _claim in (
         criterion="bootstrap (over seeds) 95% CI of each log-log slope of the measured time "
                   "inside theory ± 10%: PASS; disjoint: FAIL; else INCONCLUSIVE",
         run=functools.partial(_race_run, which=_which), draw=_race_draw))
+# --- check 1, second row: the exponent where the theorem's conditions hold --------------------
+
+#: Cao et al. 2022's conditions (Condition 4.2; SPEC §6) instead of the demo's: σ₀σ_p√d = 0.045
+#: (σ₀ = 10⁻³, d = 2000; the demo has 0.45), η σ_p² d = 1 (η = 5·10⁻⁴), the race settled (the
+#: crossings at 6000 and 12000 steps agree within their se for n ≤ 40). Wishart sampler: d-free.
+THEOREM = {"data.sampler": "wishart", "model.sigma0": 1e-3, "train.lr": 5e-4}
+#: tol: the se of log ‖μ‖* per row, and the most seeds per point; the test error is noisier
+#: over seeds than the race, so its quick size is looser (about the same runtime).
+_THM = {"quick": {"n": (10, 20, 40), "steps": 6000, "tol": {"race": 0.06, "error": 0.08},
+                  "max_seeds": {"race": 64, "error": 32}},
+        "paper": {"n": (10, 20, 40, 80, 160), "steps": 12000,
+                  "tol": {"race": 0.03, "error": 0.04}, "max_seeds": {"race": 256, "error": 256}}}
+#: (config TOML, seed, backend) -> (final test error, race indicator): the race and the error
+#: searches share their runs (a run's statistics depend only on its config and seed).
+_MEMO: dict = {}
+
+
+def _memo_stat(kind, backend, cfgs, seeds):
+    """``find_boundary`` statistic "error" or "race" (as ``boundary.final_test_error`` and
+    ``boundary.race_indicator``), simulating only the runs not seen yet."""
+    keys = [(c.to_toml(), int(s), backend) for c, s in zip(cfgs, seeds)]
+    new = [k for k, key in enumerate(keys) if key not in _MEMO]
+    if new:
+        ds = simulate_batch([cfgs[k] for k in new], [seeds[k] for k in new], quiet=True,
+                            backend=backend).isel(step=-1)
+        race = (ds.gamma_max.min("j") > ds.rho_bar_mean).values.astype(float)
+        for k, e, w in zip(new, ds.test_error.values, race):
+            _MEMO[keys[k]] = (float(e), float(w))
+    return np.array([_MEMO[key][0 if kind == "error" else 1] for key in keys])
+
+
+@functools.lru_cache(maxsize=8)
+def _theorem_search(size, q, statistic, backend):
+    """``find_boundary`` over ‖μ‖ per n at the theorem's conditions; each row starts from a
+    factor-2 bracket around the demo's crossing scaled by n^(−1/q) (widened if it misses)."""
+    from ..boundary import default_level, find_boundary
+
+    sz = _THM[size]
+    cfg = base_config({**THEOREM, "model.q": q, "train.steps": sz["steps"],
+                       "train.record_every": sz["steps"]})
+    ns = np.asarray(sz["n"])
+    guess = 25.0 * (ns / 10.0) ** (-1.0 / q)
+    return find_boundary(cfg, "data.mu_norm", "data.n", ns, np.stack([guess / 2, guess * 2], 1),
+                         level=default_level(statistic, cfg), tol=sz["tol"][statistic], seeds=8,
+                         max_seeds=sz["max_seeds"][statistic],
+                         stat=functools.partial(_memo_stat, statistic, backend))
+
+
+def _theorem_run(size, q=3.0, statistic="race", expected=None, max_width=None):
+    """Free slope of log n against log ‖μ‖* (= log SNR*: d, σ_p fixed) from the crossings of
+    ``find_boundary``; compared with −q (or ``expected``: a negative control)."""
+    from ..boundary import fit_boundary_exponent
+
+    expected = -q if expected is None else float(expected)
+    data = _theorem_search(size, float(q), statistic, BACKEND.get()).copy()
+    fit = fit_boundary_exponent(data)
+    lo, hi = fit["ci"]
+    width = abs(expected) / 2 if max_width is None else max_width
+    if not (lo <= expected <= hi):
+        verdict = "FAIL"
+    elif hi - lo <= width:
+        verdict = "PASS"
+    else:
+        verdict = "INCONCLUSIVE"
+    data.attrs.update(slope=fit["slope"], ci_lo=lo, ci_hi=hi, expected=expected,
+                      statistic=statistic)
+    return {"value": fit["slope"], "uncertainty": fit["se"], "data": data, "verdict": verdict,
+            "where": f"95% CI [{lo:.2f}, {hi:.2f}]",
+            "configs": [data.attrs["config"]], "seeds": list(range(data.sizes["seed"]))}
+
+
+def _theorem_draw(data, ax):
+    from ..boundary import draw_boundary
+
+    return draw_boundary(data, ax, theory_name="cao")
+
+
+def _theorem_entry(q, statistic):
+    what = ("half the seeds end with the signal ahead" if statistic == "race"
+            else "the test error crosses 1/4")
+    return Check(
+        name=f"cao_exponent_q{int(q)}_{statistic}_theorem",
+        claim=f"Where the theorem's conditions hold (σ₀σ_p√d = 0.045, ησ_p²d = 1), the boundary "
+              f"where {what} obeys n·SNR^{int(q)} = C: log n vs log SNR* has slope −{int(q)}",
+        source="Cao et al. 2022, Theorems 4.3-4.4 and Condition 4.2; SPEC §6",
+        criterion="crossings by find_boundary (se of log ‖μ‖* <= tol per row); weighted fit of "
+                  "log ‖μ‖* on log n, 95% CI of the slope (se scaled by √(χ²/dof)) contains −q: "
+                  "PASS if narrower than q/2, else INCONCLUSIVE; FAIL if it excludes −q",
+        run=lambda size, **kw: _theorem_run(size, q=q, statistic=statistic, **kw),
+        draw=_theorem_draw)
+
+
+for _stat in ("race", "error"):
+    register(_theorem_entry(3.0, _stat))
