@@ -18,12 +18,12 @@ import numpy as np
 from . import algorithms as A
 from . import interrupt
 from .algorithms import ALGORITHMS, run_record
+from .constraints import reject
 from .data import STREAM_ALGO, Problem, rng_for, sample_problem
 from .diagnostics import METRICS
 from .draws import draw_inputs
 from .engines import CONVERGED, DIVERGED, RUNNING, get_engine
 from .engines.blas import single_threaded_blas
-from .constraints import reject
 
 #: Status of a run that was asked to stop (SIGINT/SIGTERM); the others are the kernels'.
 INTERRUPTED = 3
@@ -265,16 +265,21 @@ def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = Fals
     out = np.empty((B, len(METRICS)))
     stochastic = [ALGORITHMS[r.cfg.algorithm.name].stochastic for r in runs]
     none = (np.empty((0, n)), np.empty((0, n)), np.empty((0, 2, m, widths[0])))
+    compiled_summaries = rho is None and hasattr(batch, "summaries")
 
     def record(k, t):
         with np.errstate(all="ignore"):
             batch.evaluate(out)
-            g, rh, res = batch.coefficients()
+            if compiled_summaries:   # γ and the summaries straight from the state, no ρ
+                g, summary[:, k] = batch.summaries()
+                res = None
+            else:
+                g, rh, res = batch.coefficients()
+                if rho is not None:
+                    rho[:, k] = rh
+                summary[:, k] = np.stack(rho_summaries(rh, y), axis=-1)
             metrics[:, k] = out
             gamma[:, k] = g
-            if rho is not None:
-                rho[:, k] = rh
-            summary[:, k] = np.stack(rho_summaries(rh, y), axis=-1)
             if residual is not None:
                 residual[:, k] = res
         # a state whose loss overflows diverged here, even if no step saw it
@@ -363,5 +368,18 @@ def progress(total, quiet, unit="step"):
                 smoothing=0.1, dynamic_ncols=True)
 
 
-__all__ = ["Run", "prepare", "prepare_many", "run", "schedule", "Records", "SHAPE_KEYS",
-           "STATUS", "INTERRUPTED", "progress", "check_shared", "rho_summaries", "make_batch"]
+__all__ = [
+    "INTERRUPTED",
+    "SHAPE_KEYS",
+    "STATUS",
+    "Records",
+    "Run",
+    "check_shared",
+    "make_batch",
+    "prepare",
+    "prepare_many",
+    "progress",
+    "rho_summaries",
+    "run",
+    "schedule",
+]

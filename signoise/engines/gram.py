@@ -313,6 +313,13 @@ class Batch:
         gamma = np.array([1.0, -1.0])[None, :, None] * self.beta[:, :, :, 0] * sq[:, None, None, 0]
         return gamma, self.beta[:, :, :, 1:] * sq[:, None, None, 1:], None
 
+    def summaries(self):
+        """(γ (B, 2, m), ρ summaries (B, 3)): :func:`~signoise.driver.rho_summaries` of
+        :meth:`coefficients`, bit for bit, without forming ρ (``record_rho = "summary"``)."""
+        from ..summaries import coefficient_summaries
+
+        return coefficient_summaries(self.beta, self.G, self.y, _parallel(self.G.shape[0]))
+
     def get_state(self):
         """The state a run continues from: β (B, 2, m, n+1) and the biases (B, 2, m)."""
         return {"beta": self.beta, "bias": self.bias}
