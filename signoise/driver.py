@@ -84,7 +84,7 @@ def prepare_many(cfgs, seeds, engine: str) -> list:
     """
     from .engines.gram import with_signal
 
-    shared, draws_of = {}, {}
+    shared, draws_of, records = {}, {}, {}
     runs = []
     for cfg, seed in zip(cfgs, seeds):
         if id(cfg) not in draws_of:   # what the draws depend on: all but ‖μ‖ of data, model
@@ -98,15 +98,17 @@ def prepare_many(cfgs, seeds, engine: str) -> list:
             shared[key] = first = prepare(cfg, seed, engine)
             runs.append(first)
             continue
-        if engine == "gram" and not ALGORITHMS[cfg.algorithm.name].in_span:
-            prepare(cfg, seed, engine)   # raises
-        mu = np.zeros_like(first.problem.mu)
+        if id(cfg) not in records:    # one record per config (the kernels only read it)
+            if engine == "gram" and not ALGORITHMS[cfg.algorithm.name].in_span:
+                prepare(cfg, seed, engine)   # raises
+            records[id(cfg)] = run_record(cfg)
+        mu = np.zeros(first.problem.mu.shape)
         mu[0] = cfg.data.mu
         problem = Problem.trusted(**{**first.problem.__dict__, "mu": mu})
         inputs = (with_signal(first.inputs, first.problem, cfg.data.mu,
                               cfg.data.noise == "isotropic") if engine == "gram"
                   else get_engine(engine).prepare(problem))
-        runs.append(Run(cfg, seed, problem, inputs, run_record(cfg)))
+        runs.append(Run(cfg, seed, problem, inputs, records[id(cfg)]))
     return runs
 
 

@@ -10,7 +10,7 @@ isotropic noise need no special case). Weight noise ζ ~ N(0, s² I) enters only
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
@@ -67,15 +67,14 @@ def with_signal(inp: GramInputs, problem, mu_norm: float, isotropic: bool) -> Gr
     mu = float(mu_norm)
     G = inp.G.copy()
     G[0, 0] = mu * mu
-    G[0, 1:] = mu * problem.xi[:, 0] + 0.0   # + 0.0: a product −0.0 sums to +0.0 in BLAS too
-    G[1:, 0] = G[0, 1:]
+    G[0, 1:] = G[1:, 0] = mu * problem.xi[:, 0] + 0.0   # + 0.0: −0.0 sums to +0.0 in BLAS too
     Z0 = inp.Z0.copy()
     Z0[:, :, 0] = problem.w0[:, :, 0] * mu + 0.0
     Gt = inp.Gt
     if isotropic:   # ⟨μ, ξ_test⟩ ≠ 0; for projected noise the row is 0 whatever ‖μ‖ is
         Gt = Gt.copy()
         Gt[0] = mu * problem.xi_test[:, 0] + 0.0
-    return replace(inp, G=G, Z0=Z0, Gt=Gt)
+    return GramInputs(G, Z0, inp.b0, inp.y, inp.y_true, Gt, inp.Z0t, inp.y_t, inp.y_true_t)
 
 
 def noise_factor(G):
@@ -255,32 +254,30 @@ class Batch:
     """
 
     def __init__(self, inputs: list, params: list):
-        B = len(inputs)
-        first = inputs[0]
         for name in ("G", "Z0", "b0", "y", "y_true"):
-            arr = np.empty((B,) + getattr(first, name).shape)
-            for b, inp in enumerate(inputs):
-                arr[b] = getattr(inp, name)
-            setattr(self, name, arr)
+            setattr(self, name, np.stack([getattr(inp, name) for inp in inputs]).astype(
+                np.float64, copy=False))
         # the test sets, once per distinct set (runs sharing a draw share the arrays)
         tests, owners = {}, []
-        self.test_of = np.empty(B, np.int64)
-        for b, inp in enumerate(inputs):
-            key = tuple(id(getattr(inp, k)) for k in _TEST)
+        test_of = []
+        for inp in inputs:
+            key = (id(inp.Gt), id(inp.Z0t), id(inp.y_t), id(inp.y_true_t))
             if key not in tests:
                 tests[key] = len(owners)
                 owners.append(inp)
-            self.test_of[b] = tests[key]
+            test_of.append(tests[key])
+        self.test_of = np.array(test_of, np.int64)
         for name in _TEST:
             setattr(self, name, np.stack([getattr(inp, name) for inp in owners]))
         self.beta = np.zeros_like(self.Z0)
         self.bias = self.b0.copy()
-        self.prm = np.concatenate(params)
+        self.prm = _records(params)
         # the noise factor F (F Fᵀ = G) only where the rule draws weight noise; zeros elsewhere
         self.F = np.zeros_like(self.G)
-        for b, code in enumerate(self.prm["code"]):
-            if needs_eval_noise(code):
-                self.F[b] = noise_factor(self.G[b])
+        codes = self.prm["code"]
+        noisy = [c for c in np.unique(codes) if needs_eval_noise(c)]
+        for b in np.flatnonzero(np.isin(codes, noisy)):
+            self.F[b] = noise_factor(self.G[b])
 
     @property
     def noise_width(self):
@@ -327,6 +324,15 @@ class Batch:
     def set_state(self, state):
         self.beta[...] = state["beta"]
         self.bias[...] = state["bias"]
+
+
+def _records(params):
+    """The runs' records as one array: ``np.concatenate(params)`` without its per-array dtype
+    promotion (which cost more than the rest of the set-up), byte for byte."""
+    dtype = params[0].dtype
+    if all(p.dtype == dtype and p.shape == (1,) for p in params):
+        return np.frombuffer(b"".join([p.tobytes() for p in params]), dtype).copy()
+    return np.concatenate(params)
 
 
 def _parallel(runs: int) -> bool:
