@@ -192,7 +192,7 @@ def test_outputs(Z, Zt, Z0t, bias, y_true_t, q, a, ft):
     them: the signal activation takes one value per filter and sign of ỹ_t, and the sums run
     over the contiguous rows of Zt. ``Zt`` may be empty (β = 0: ⟨w, ξ_t⟩ = Z0t).
     """
-    two, m, _ = Z.shape
+    _, m, _ = Z.shape
     nt = ft.shape[0]
     acc = np.zeros((2, nt))
     zero = Zt.shape[0] == 0
@@ -213,16 +213,24 @@ def test_outputs(Z, Zt, Z0t, bias, y_true_t, q, a, ft):
 @njit(cache=True)
 def evaluate_kernel(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, beta, bias, prm, out):
     """:data:`~signoise.diagnostics.METRICS` of the state (β, bias), train and test."""
-    q, a = prm.q, prm.a
     two, m, k = Z0.shape
-    n = k - 1
-    Z = np.empty_like(Z0)
-    H = np.empty((2, m, n, 2))
-    preacts(G, Z0, beta, bias, y_true, Z, H)
     if is_zero(beta):                     # the first record: ⟨w0, ξ_t⟩ alone, no product
         Zt = np.empty((0, 0))
     else:
         Zt = np.dot(beta.reshape(two * m, k), Gt)
+    evaluate_given(G, Z0, y, y_true, Zt, Z0t, y_t, y_true_t, beta, bias, prm, out)
+
+
+@njit(cache=True)
+def evaluate_given(G, Z0, y, y_true, Zt, Z0t, y_t, y_true_t, beta, bias, prm, out):
+    """:func:`evaluate_kernel` with the test product ``Zt = β Gt`` (2m, n_test) given
+    (empty when β = 0), so that runs sharing a test set can share one product."""
+    q, a = prm.q, prm.a
+    _, m, k = Z0.shape
+    n = k - 1
+    Z = np.empty_like(Z0)
+    H = np.empty((2, m, n, 2))
+    preacts(G, Z0, beta, bias, y_true, Z, H)
     ft = np.empty(y_t.shape[0])
     test_outputs(Z, Zt, Z0t, bias, y_true_t, q, a, ft)
     K = np.empty((2 * n, 2 * n))
@@ -269,6 +277,7 @@ class Batch:
         self.test_of = np.array(test_of, np.int64)
         for name in _TEST:
             setattr(self, name, np.stack([getattr(inp, name) for inp in owners]))
+        self.groups = eval_groups(self.test_of)
         self.beta = np.zeros_like(self.Z0)
         self.bias = self.b0.copy()
         self.prm = _records(params)
@@ -302,7 +311,7 @@ class Batch:
         """Fill ``out`` (B, len(METRICS)) with every run's metrics."""
         kernel = evaluate_batch if _parallel(self.G.shape[0]) else evaluate_runs
         kernel(self.G, self.Z0, self.y, self.y_true, self.Gt, self.Z0t, self.y_t, self.y_true_t,
-               self.test_of, self.beta, self.bias, self.prm, out)
+               self.test_of, *self.groups, self.beta, self.bias, self.prm, out)
 
     def coefficients(self):
         """(γ (B, 2, m), ρ (B, 2, m, n), None): γ = j β_0 ‖μ‖², ρ_i = β_i ‖ξ_i‖² (no residual)."""
@@ -415,21 +424,70 @@ def advance_runs(G, Z0, y, y_true, beta, bias, prm, nsteps, omega_t, ysign_t, ze
                                          nsteps, omega_t[b], ysign_t[b], zeta_t[b], F[b])
 
 
-@njit(cache=True, parallel=True)
-def evaluate_batch(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of, beta, bias, prm, out):
-    """:func:`evaluate_kernel` for a batch of runs, in parallel over runs. Run b is evaluated
-    on the test set ``test_of[b]`` of the tables ``Gt``, ``Z0t``, ``y_t``, ``y_true_t`` (runs
-    that share a draw share its test set, which is not copied per run)."""
-    for b in prange(G.shape[0]):
-        t = test_of[b]
-        evaluate_kernel(G[b], Z0[b], y[b], y_true[b], Gt[t], Z0t[t], y_t[t], y_true_t[t],
-                        beta[b], bias[b], prm[b], out[b])
+#: Runs per shared test product (β of up to this many runs stacked, one product with Gt):
+#: large enough for an efficient BLAS product, small enough that it stays in cache.
+EVAL_GROUP = 16
+
+
+def eval_groups(test_of, size=EVAL_GROUP):
+    """Runs grouped by test set, at most ``size`` per group: ``(order, starts)``, group g being
+    the runs ``order[starts[g]:starts[g+1]]`` (in run order, all on one test set)."""
+    order = np.argsort(test_of, kind="stable")
+    keys = test_of[order]
+    starts = [0]
+    for b in range(1, len(order) + 1):
+        if b == len(order) or keys[b] != keys[starts[-1]] or b - starts[-1] == size:
+            starts.append(b)
+    return order.astype(np.int64), np.array(starts, np.int64)
 
 
 @njit(cache=True)
-def evaluate_runs(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of, beta, bias, prm, out):
+def evaluate_group(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of, members, beta, bias,
+                   prm, out):
+    """:func:`evaluate_kernel` for the runs ``members`` (one test set): the test products of
+    those with β ≠ 0 as one product of their stacked β with Gt. Row for row it is the product
+    of each run alone (the same dot products of length n + 1, checked bit for bit in
+    tests/test_evaluate.py), at a fraction of the cost of many small products."""
+    _, two, m, k = Z0.shape
+    rows = two * m
+    t = test_of[members[0]]
+    live = np.empty(members.shape[0], np.int64)
+    count = 0
+    for c in members:
+        if is_zero(beta[c]):
+            evaluate_given(G[c], Z0[c], y[c], y_true[c], np.empty((0, 0)), Z0t[t], y_t[t],
+                           y_true_t[t], beta[c], bias[c], prm[c], out[c])
+        else:
+            live[count] = c
+            count += 1
+    if count == 0:
+        return
+    A = np.empty((count * rows, k))
+    for g in range(count):
+        A[g * rows:(g + 1) * rows] = beta[live[g]].reshape(rows, k)
+    Zt = np.dot(A, Gt[t])
+    for g in range(count):
+        c = live[g]
+        evaluate_given(G[c], Z0[c], y[c], y_true[c], Zt[g * rows:(g + 1) * rows], Z0t[t],
+                       y_t[t], y_true_t[t], beta[c], bias[c], prm[c], out[c])
+
+
+@njit(cache=True, parallel=True)
+def evaluate_batch(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of, order, starts, beta,
+                   bias, prm, out):
+    """:func:`evaluate_kernel` for a batch of runs, in parallel over groups of runs that share
+    a test set (:func:`eval_groups`). Run b is evaluated on the test set ``test_of[b]`` of the
+    tables ``Gt``, ``Z0t``, ``y_t``, ``y_true_t`` (runs that share a draw share its test set,
+    which is not copied per run)."""
+    for g in prange(starts.shape[0] - 1):
+        evaluate_group(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of,
+                       order[starts[g]:starts[g + 1]], beta, bias, prm, out)
+
+
+@njit(cache=True)
+def evaluate_runs(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of, order, starts, beta,
+                  bias, prm, out):
     """:func:`evaluate_batch` on the calling thread."""
-    for b in range(G.shape[0]):
-        t = test_of[b]
-        evaluate_kernel(G[b], Z0[b], y[b], y_true[b], Gt[t], Z0t[t], y_t[t], y_true_t[t],
-                        beta[b], bias[b], prm[b], out[b])
+    for g in range(starts.shape[0] - 1):
+        evaluate_group(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of,
+                       order[starts[g]:starts[g + 1]], beta, bias, prm, out)
