@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from . import interrupt
-from .driver import SHAPE_KEYS, progress, schedule
-from .results import NOT_IN_STORE
 from .config import RunConfig
 from .constraints import ConfigError, reject
+from .driver import SHAPE_KEYS, progress, schedule
+from .results import NOT_IN_STORE
 
 #: Runs per block aimed at when choosing the block size.
 BLOCK_RUNS = 1000
@@ -161,14 +161,20 @@ def run_block(cells: list, seeds, layout: dict, record_rho: str = "summary", eng
 
             raise Interrupted("sweep block interrupted; finished blocks are kept")
         where = np.searchsorted(steps, rec.steps)
+        if np.array_equal(where, np.arange(len(steps))):
+            where = slice(None)       # the store's steps: one assignment for all cells below
+        cells = np.asarray(members)
         for name, (dims, values) in recorded(rec):
             if name not in layout["vars"]:
                 continue
             values = values.reshape((len(members), len(seeds)) + values.shape[1:])
             index = (slice(None),) + tuple(where if dim == "step" else slice(0, size)
                                            for dim, size in zip(dims[1:], values.shape[2:]))
-            for pos, k in enumerate(members):
-                out[name][k][index] = values[pos]
+            if isinstance(where, slice):
+                out[name][(cells,) + index] = values
+            else:                     # two index arrays (cells, steps): cell by cell
+                for pos, k in enumerate(members):
+                    out[name][k][index] = values[pos]
     return out
 
 
@@ -390,4 +396,4 @@ def _attrs(config_toml: str, record_rho: str, engine: str) -> dict:
             "zarr_version": zarr.__version__}
 
 
-__all__ = ["sweep", "plan", "Plan", "run_block"]
+__all__ = ["Plan", "plan", "run_block", "sweep"]

@@ -71,6 +71,8 @@ def timed_phases():
     wrap(gram.Batch, "evaluate", "evaluation (test outputs + metrics)")
     wrap(gram.Batch, "coefficients", "coefficients γ, ρ")
     wrap(driver, "rho_summaries", "ρ summaries")
+    if hasattr(gram.Batch, "summaries"):   # this version: both at once, compiled
+        wrap(gram.Batch, "summaries", "γ and ρ summaries (compiled)")
     wrap(store, "write_block", "Zarr writes")
     return spent
 
