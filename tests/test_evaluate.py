@@ -66,3 +66,25 @@ def test_grouped_evaluation_equals_runs_alone(size, kernel):
                           batch.prm, out)
     assert np.isfinite(want).all()
     assert np.array_equal(out, want)
+
+
+def test_batch_setup_equals_concatenation():
+    """Batch.__init__ stacks the run records field for field as np.concatenate does (padding
+    bytes aside), whatever the mix of algorithms, and builds noise factors exactly where a rule
+    draws weight noise."""
+    from signoise.algorithms import run_record
+
+    base = {"seed": 0, "data": {"n": 5, "d": 30, "mu_norm": 1.0, "n_test": 10},
+            "model": {"m": 2}, "train": {"lr": 0.1, "steps": 2, "record_every": 2}}
+    algos = [{"name": "gd"}, {"name": "noisy_eval", "s": 0.1}, {"name": "pegr", "lam": 0.3},
+             {"name": "sgd", "b": 2}]
+    cfgs = [sn.RunConfig.from_dict({**base, "algorithm": a}) for a in algos]
+    runs = driver.prepare_many(cfgs, [0, 1, 2, 3], "gram")
+    batch = driver.make_batch(runs, "gram")
+    want = np.concatenate([run_record(c) for c in cfgs])
+    assert batch.prm.dtype == want.dtype
+    for name in want.dtype.names:
+        assert np.array_equal(batch.prm[name], want[name]), name
+    assert [bool(batch.F[b].any()) for b in range(4)] == [False, True, False, False]
+    F = batch.F[1]
+    assert np.allclose(F @ F.T, batch.G[1], atol=1e-12)
