@@ -11,10 +11,10 @@ and writes included). ``--stride S`` runs every S-th value of d only (all ‖μ�
 also prints the time scaled to the full grid; ``--tiny`` runs a 3 × 3 × 2-seed corner (a CI
 smoke run). ``--against CHECKOUT`` times the same sweep with this checkout and with another
 (e.g. the previous version: ``git worktree add /tmp/old main``) side by side: each run is a
-fresh process (``PYTHONPATH`` = the checkout) under ``/usr/bin/time``, the two alternate for
-``--rounds`` rounds after one warm-up each (compiled kernels cached per checkout), and the
-table shows median wall time, peak memory (max RSS of the sweep's main process, in MB) and the
-ratio. The store goes to a temporary folder and is removed afterwards unless ``--store`` is
+fresh process (``PYTHONPATH`` = the checkout) under ``/usr/bin/time``, the two alternate (ABBA)
+for ``--rounds`` rounds after one warm-up each (compiled kernels cached per checkout), and the
+table shows median wall time, peak memory (``/usr/bin/time``'s max RSS: the largest process
+of the sweep, main or worker, in MB) and the ratio. The store goes to a temporary folder and is removed afterwards unless ``--store`` is
 given.
 """
 
@@ -81,8 +81,8 @@ def side_by_side(args, workers):
     try:
         for k, tree in trees.items():     # warm-up: compile into the checkout's cache
             contender(tree, config, workers, 50, tmp, f"{k.split()[0]}")
-        for _ in range(args.rounds):
-            for k, tree in trees.items():
+        for r in range(args.rounds):   # ABBA order: a trend in the load favours neither
+            for k, tree in (list(trees.items()) if r % 2 == 0 else list(trees.items())[::-1]):
                 t, m = contender(tree, config, workers, args.stride, tmp, f"{k.split()[0]}")
                 times[k].append(t)
                 rss[k].append(m)
@@ -91,10 +91,10 @@ def side_by_side(args, workers):
     load = os.getloadavg()
     print(f"Kou et al. grid ({args.config}, {config.name}) as a sweep, {cells} cells × 10 seeds, "
           f"{workers} workers, stride {args.stride}: medians of {args.rounds} alternating "
-          f"rounds; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
+          f"(ABBA) rounds; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
           f"({os.cpu_count()} cores)\n")
     base = statistics.median(times["against"])
-    print("| code | median wall | full grid (scaled) | runs/s | peak RSS (main process) "
+    print("| code | median wall | full grid (scaled) | runs/s | peak RSS (largest process) "
           "| speed-up |")
     print("|---|---|---|---|---|---|")
     for k, tree in trees.items():
