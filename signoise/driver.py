@@ -18,12 +18,12 @@ import numpy as np
 from . import algorithms as A
 from . import interrupt
 from .algorithms import ALGORITHMS, run_record
+from .constraints import reject
 from .data import STREAM_ALGO, Problem, initial_readout, rng_for, sample_problem
 from .diagnostics import METRICS
 from .draws import draw_inputs
 from .engines import CONVERGED, DIVERGED, RUNNING, get_engine
 from .engines.blas import single_threaded_blas
-from .constraints import reject
 
 #: Status of a run that was asked to stop (SIGINT/SIGTERM); the others are the kernels'.
 INTERRUPTED = 3
@@ -89,7 +89,7 @@ def prepare_many(cfgs, seeds, engine: str) -> list:
     """
     from .engines.gram import with_signal
 
-    shared, draws_of = {}, {}
+    shared, draws_of, records = {}, {}, {}
     runs = []
     for cfg, seed in zip(cfgs, seeds):
         if id(cfg) not in draws_of:   # what the draws depend on: all but ‖μ‖ of data, model
@@ -103,15 +103,17 @@ def prepare_many(cfgs, seeds, engine: str) -> list:
             shared[key] = first = prepare(cfg, seed, engine)
             runs.append(first)
             continue
-        if engine == "gram" and not ALGORITHMS[cfg.algorithm.name].in_span:
-            prepare(cfg, seed, engine)   # raises
-        mu = np.zeros_like(first.problem.mu)
+        if id(cfg) not in records:    # one record per config (the kernels only read it)
+            if engine == "gram" and not ALGORITHMS[cfg.algorithm.name].in_span:
+                prepare(cfg, seed, engine)   # raises
+            records[id(cfg)] = run_record(cfg)
+        mu = np.zeros(first.problem.mu.shape)
         mu[0] = cfg.data.mu
         problem = Problem.trusted(**{**first.problem.__dict__, "mu": mu})
         inputs = (with_signal(first.inputs, first.problem, cfg.data.mu,
                               cfg.data.noise == "isotropic") if engine == "gram"
                   else get_engine(engine).prepare(problem))
-        runs.append(Run(cfg, seed, problem, inputs, run_record(cfg)))
+        runs.append(Run(cfg, seed, problem, inputs, records[id(cfg)]))
     return runs
 
 
@@ -283,16 +285,21 @@ def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = Fals
     out = np.empty((B, len(METRICS)))
     stochastic = [ALGORITHMS[r.cfg.algorithm.name].stochastic for r in runs]
     none = (np.empty((0, n)), np.empty((0, n)), np.empty((0, 2, m, widths[0])))
+    compiled_summaries = rho is None and hasattr(batch, "summaries")
 
     def record(k, t):
         with np.errstate(all="ignore"):
             batch.evaluate(out)
-            g, rh, res = batch.coefficients()
+            if compiled_summaries:   # γ and the summaries straight from the state, no ρ
+                g, summary[:, k] = batch.summaries()
+                res = None
+            else:
+                g, rh, res = batch.coefficients()
+                if rho is not None:
+                    rho[:, k] = rh
+                summary[:, k] = np.stack(rho_summaries(rh, y), axis=-1)
             metrics[:, k] = out
             gamma[:, k] = g
-            if rho is not None:
-                rho[:, k] = rh
-            summary[:, k] = np.stack(rho_summaries(rh, y), axis=-1)
             if residual is not None:
                 residual[:, k] = res
             if readout is not None:
@@ -386,5 +393,18 @@ def progress(total, quiet, unit="step"):
                 smoothing=0.1, dynamic_ncols=True)
 
 
-__all__ = ["Run", "prepare", "prepare_many", "run", "schedule", "Records", "SHAPE_KEYS",
-           "STATUS", "INTERRUPTED", "progress", "check_shared", "rho_summaries", "make_batch"]
+__all__ = [
+    "INTERRUPTED",
+    "SHAPE_KEYS",
+    "STATUS",
+    "Records",
+    "Run",
+    "check_shared",
+    "make_batch",
+    "prepare",
+    "prepare_many",
+    "progress",
+    "rho_summaries",
+    "run",
+    "schedule",
+]

@@ -16,8 +16,9 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
-from .driver import DIVERGED, STATUS, Records
 from .diagnostics import METRICS
+from .driver import DIVERGED, STATUS, Records
+
 LONG_NAMES = {
     "gamma": "signal learning γ_{j,r}", "rho": "noise memorisation ρ_{j,r,i}",
     "gamma_max": "max_r γ_{j,r}", "rho_bar_max": "max_{i,r} ρ̄ (ρ where y_i = j)",
@@ -56,7 +57,7 @@ def build(rec: Records, runs: list, engine: str, backend: str = "numba") -> xr.D
     data.update({
         "y": (("run", "i"), np.stack([r.inputs.y for r in runs])),
         "y_true": (("run", "i"), np.stack([r.inputs.y_true for r in runs])),
-        "status": ("run", np.array([STATUS[s] for s in rec.status])),
+        "status": ("run", np.array([STATUS[s] for s in range(max(STATUS) + 1)])[rec.status]),
         "config": ("run", _config_texts(runs)),
         "state_rng": ("run", np.array(rec.rng_states)),
     })
@@ -180,4 +181,4 @@ def config_of(ds, run: int | None = None):
     return RunConfig.from_dict(tomllib.loads(ds.attrs["config"]))
 
 
-__all__ = ["build", "recorded", "single", "config_of", "version_attrs", "LONG_NAMES", "NOT_IN_STORE"]
+__all__ = ["LONG_NAMES", "NOT_IN_STORE", "build", "config_of", "recorded", "single", "version_attrs"]

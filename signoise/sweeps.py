@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from . import interrupt
-from .driver import SHAPE_KEYS, progress, schedule
-from .results import NOT_IN_STORE
 from .config import RunConfig
 from .constraints import ConfigError, reject
+from .driver import SHAPE_KEYS, progress, schedule
+from .results import NOT_IN_STORE
 
 #: Runs per block aimed at when choosing the block size.
 BLOCK_RUNS = 1000
@@ -80,11 +80,11 @@ def plan(cfg: RunConfig) -> Plan:
         if len(kinds) > 1 and not kinds <= {int, float}:
             reject(f"sweep.grid.{key}", values, "values of one type")
     base = cfg.updated({})  # a copy
-    configs = []
+    configs, templates = [], {}
     for values in itertools.product(*axes.values()):
         changes = dict(zip(axes, values))
         try:
-            configs.append(_cell_config(base, changes))
+            configs.append(_cell_config(base, changes, templates))
         except (ConfigError, TypeError) as exc:
             raise type(exc)(f"sweep cell {changes}: {exc}") from None
     for key in axes:
@@ -95,20 +95,26 @@ def plan(cfg: RunConfig) -> Plan:
     return Plan(cfg, axes, seeds, configs)
 
 
-def _cell_config(base: RunConfig, changes: dict) -> RunConfig:
+def _cell_config(base: RunConfig, changes: dict, templates: dict | None = None) -> RunConfig:
     """``base`` with the cell's values; algorithm parameters the cell's algorithm does not take
-    are dropped (so ``algorithm.name`` and e.g. ``algorithm.lam`` can be axes together)."""
+    are dropped (so ``algorithm.name`` and e.g. ``algorithm.lam`` can be axes together).
+    ``templates`` caches, per algorithm name, ``base`` without its sweep section."""
     from .algorithms import ALGORITHMS
 
-    d = base.to_dict()
-    d.pop("sweep", None)
-    name = changes.get("algorithm.name", d["algorithm"].get("name", "gd"))
+    templates = {} if templates is None else templates
+    name = changes.get("algorithm.name", base.algorithm.name)
     takes = ALGORITHMS[name].params if name in ALGORITHMS else {}
-    if "algorithm.name" in changes:
-        d["algorithm"] = {"name": name, **{k: v for k, v in d["algorithm"].items() if k in takes}}
+    key = (name, "algorithm.name" in changes)
+    if key not in templates:
+        d = base.to_dict()
+        d.pop("sweep", None)
+        if "algorithm.name" in changes:
+            d["algorithm"] = {"name": name,
+                              **{k: v for k, v in d["algorithm"].items() if k in takes}}
+        templates[key] = RunConfig.from_dict(d)
     own = {k: v for k, v in changes.items() if k != "algorithm.name" and not (
         k.startswith("algorithm.") and k.split(".", 1)[1] not in takes)}
-    return RunConfig.from_dict(d).updated(own)
+    return templates[key].updated(own)
 
 
 # ----------------------------------------------------------------------------------------
@@ -161,14 +167,20 @@ def run_block(cells: list, seeds, layout: dict, record_rho: str = "summary", eng
 
             raise Interrupted("sweep block interrupted; finished blocks are kept")
         where = np.searchsorted(steps, rec.steps)
+        if np.array_equal(where, np.arange(len(steps))):
+            where = slice(None)       # the store's steps: one assignment for all cells below
+        cells = np.asarray(members)
         for name, (dims, values) in recorded(rec):
             if name not in layout["vars"]:
                 continue
             values = values.reshape((len(members), len(seeds)) + values.shape[1:])
             index = (slice(None),) + tuple(where if dim == "step" else slice(0, size)
                                            for dim, size in zip(dims[1:], values.shape[2:]))
-            for pos, k in enumerate(members):
-                out[name][k][index] = values[pos]
+            if isinstance(where, slice):
+                out[name][(cells,) + index] = values
+            else:                     # two index arrays (cells, steps): cell by cell
+                for pos, k in enumerate(members):
+                    out[name][k][index] = values[pos]
     return out
 
 
@@ -390,4 +402,4 @@ def _attrs(config_toml: str, record_rho: str, engine: str) -> dict:
             "zarr_version": zarr.__version__}
 
 
-__all__ = ["sweep", "plan", "Plan", "run_block"]
+__all__ = ["Plan", "plan", "run_block", "sweep"]

@@ -398,3 +398,16 @@ def test_pegr_step_is_finite_difference_gradient_of_its_objective(readout):
     np.testing.assert_allclose(step, -cfg.train.lr * fd, rtol=1e-6, atol=1e-8 * np.abs(fd).max())
     gd = exact_grad(gcfg, prob, x0)
     assert np.abs(step[:k] + cfg.train.lr * gd[:k]).max() > 1e-3 * np.abs(step).max()
+
+
+def test_a_batch_mixing_readouts_equals_its_runs_alone():
+    """Trained, frozen-random and fixed readouts with weight noise in one gram batch (their
+    noise draws differ in width): each run equals its own simulate, bit for bit."""
+    cfgs = [cfg_for("noisy_eval", {"s": 0.05}, data__d=30, data__n=6, model__m=3, **ro)
+            for ro in ({}, {"model__readout": "fixed"},
+                       {"model__readout": "fixed", "model__readout_init": "constant"})]
+    batch = sn.simulate_batch(cfgs, [0, 1, 2], quiet=True)
+    for k, cfg in enumerate(cfgs):
+        alone = sn.simulate(cfg.updated({"seed": k}), quiet=True)
+        np.testing.assert_array_equal(batch.gamma[k], alone.gamma)
+        np.testing.assert_array_equal(batch.test_loss[k], alone.test_loss)

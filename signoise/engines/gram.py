@@ -10,7 +10,7 @@ isotropic noise need no special case). Weight noise ζ ~ N(0, s² I) enters only
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
@@ -69,15 +69,14 @@ def with_signal(inp: GramInputs, problem, mu_norm: float, isotropic: bool) -> Gr
     mu = float(mu_norm)
     G = inp.G.copy()
     G[0, 0] = mu * mu
-    G[0, 1:] = mu * problem.xi[:, 0] + 0.0   # + 0.0: a product −0.0 sums to +0.0 in BLAS too
-    G[1:, 0] = G[0, 1:]
+    G[0, 1:] = G[1:, 0] = mu * problem.xi[:, 0] + 0.0   # + 0.0: −0.0 sums to +0.0 in BLAS too
     Z0 = inp.Z0.copy()
     Z0[:, :, 0] = problem.w0[:, :, 0] * mu + 0.0
     Gt = inp.Gt
     if isotropic:   # ⟨μ, ξ_test⟩ ≠ 0; for projected noise the row is 0 whatever ‖μ‖ is
         Gt = Gt.copy()
         Gt[0] = mu * problem.xi_test[:, 0] + 0.0
-    return replace(inp, G=G, Z0=Z0, Gt=Gt)
+    return GramInputs(G, Z0, inp.b0, inp.y, inp.y_true, Gt, inp.Z0t, inp.y_t, inp.y_true_t)
 
 
 def noise_factor(G):
@@ -211,7 +210,7 @@ def test_outputs(Z, Zt, Z0t, bias, y_true_t, q, a, ft):
     them: the signal activation takes one value per filter and sign of ỹ_t, and the sums run
     over the contiguous rows of Zt. ``Zt`` may be empty (β = 0: ⟨w, ξ_t⟩ = Z0t).
     """
-    two, m, _ = Z.shape
+    _, m, _ = Z.shape
     nt = ft.shape[0]
     acc = np.zeros((2, nt))
     zero = Zt.shape[0] == 0
@@ -256,16 +255,24 @@ def test_outputs_ro(Z, Zt, Z0t, bias, ro, y_true_t, q, ft):
 @njit(cache=True)
 def evaluate_kernel(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, beta, bias, ro, prm, out):
     """:data:`~signoise.diagnostics.METRICS` of the state (β, bias), train and test."""
-    q, a = prm.q, prm.a
     two, m, k = Z0.shape
-    n = k - 1
-    Z = np.empty_like(Z0)
-    H = np.empty((2, m, n, 2))
-    preacts(G, Z0, beta, bias, y_true, Z, H)
     if is_zero(beta):                     # the first record: ⟨w0, ξ_t⟩ alone, no product
         Zt = np.empty((0, 0))
     else:
         Zt = np.dot(beta.reshape(two * m, k), Gt)
+    evaluate_given(G, Z0, y, y_true, Zt, Z0t, y_t, y_true_t, beta, bias, ro, prm, out)
+
+
+@njit(cache=True)
+def evaluate_given(G, Z0, y, y_true, Zt, Z0t, y_t, y_true_t, beta, bias, ro, prm, out):
+    """:func:`evaluate_kernel` with the test product ``Zt = β Gt`` (2m, n_test) given
+    (empty when β = 0), so that runs sharing a test set can share one product."""
+    q, a = prm.q, prm.a
+    _, m, k = Z0.shape
+    n = k - 1
+    Z = np.empty_like(Z0)
+    H = np.empty((2, m, n, 2))
+    preacts(G, Z0, beta, bias, y_true, Z, H)
     ft = np.empty(y_t.shape[0])
     scalar = prm.readout == Readout.SCALAR
     if scalar:
@@ -305,33 +312,32 @@ class Batch:
     """
 
     def __init__(self, inputs: list, params: list, readouts: list | None = None):
-        B = len(inputs)
-        first = inputs[0]
         for name in ("G", "Z0", "b0", "y", "y_true"):
-            arr = np.empty((B,) + getattr(first, name).shape)
-            for b, inp in enumerate(inputs):
-                arr[b] = getattr(inp, name)
-            setattr(self, name, arr)
+            setattr(self, name, np.stack([getattr(inp, name) for inp in inputs]).astype(
+                np.float64, copy=False))
         # the test sets, once per distinct set (runs sharing a draw share the arrays)
         tests, owners = {}, []
-        self.test_of = np.empty(B, np.int64)
-        for b, inp in enumerate(inputs):
-            key = tuple(id(getattr(inp, k)) for k in _TEST)
+        test_of = []
+        for inp in inputs:
+            key = (id(inp.Gt), id(inp.Z0t), id(inp.y_t), id(inp.y_true_t))
             if key not in tests:
                 tests[key] = len(owners)
                 owners.append(inp)
-            self.test_of[b] = tests[key]
+            test_of.append(tests[key])
+        self.test_of = np.array(test_of, np.int64)
         for name in _TEST:
             setattr(self, name, np.stack([getattr(inp, name) for inp in owners]))
+        self.groups = eval_groups(self.test_of)
         self.beta = np.zeros_like(self.Z0)
         self.bias = self.b0.copy()
-        self.prm = np.concatenate(params)
+        self.prm = _records(params)
         self.ro = _readouts(readouts, self.prm, self.Z0.shape[2])
         # the noise factor F (F Fᵀ = G) only where the rule draws weight noise; zeros elsewhere
         self.F = np.zeros_like(self.G)
-        for b, code in enumerate(self.prm["code"]):
-            if needs_eval_noise(code):
-                self.F[b] = noise_factor(self.G[b])
+        codes = self.prm["code"]
+        noisy = [c for c in np.unique(codes) if needs_eval_noise(c)]
+        for b in np.flatnonzero(np.isin(codes, noisy)):
+            self.F[b] = noise_factor(self.G[b])
 
     @property
     def noise_width(self):
@@ -358,13 +364,20 @@ class Batch:
         """Fill ``out`` (B, len(METRICS)) with every run's metrics."""
         kernel = evaluate_batch if _parallel(self.G.shape[0]) else evaluate_runs
         kernel(self.G, self.Z0, self.y, self.y_true, self.Gt, self.Z0t, self.y_t, self.y_true_t,
-               self.test_of, self.beta, self.bias, self.ro, self.prm, out)
+               self.test_of, *self.groups, self.beta, self.bias, self.ro, self.prm, out)
 
     def coefficients(self):
         """(γ (B, 2, m), ρ (B, 2, m, n), None): γ = j β_0 ‖μ‖², ρ_i = β_i ‖ξ_i‖² (no residual)."""
         sq = np.einsum("bii->bi", self.G)
         gamma = np.array([1.0, -1.0])[None, :, None] * self.beta[:, :, :, 0] * sq[:, None, None, 0]
         return gamma, self.beta[:, :, :, 1:] * sq[:, None, None, 1:], None
+
+    def summaries(self):
+        """(γ (B, 2, m), ρ summaries (B, 3)): :func:`~signoise.driver.rho_summaries` of
+        :meth:`coefficients`, bit for bit, without forming ρ (``record_rho = "summary"``)."""
+        from ..summaries import coefficient_summaries
+
+        return coefficient_summaries(self.beta, self.G, self.y, _parallel(self.G.shape[0]))
 
     def get_state(self):
         """The state a run continues from: β (B, 2, m, n+1), the biases (B, 2, m) and, for
@@ -388,6 +401,15 @@ def _readouts(readouts, prm, m):
     return np.stack([np.asarray(r, dtype=np.float64) for r in readouts])
 
 
+def _records(params):
+    """The runs' records as one array: ``np.concatenate(params)`` without its per-array dtype
+    promotion (which cost more than the rest of the set-up), byte for byte."""
+    dtype = params[0].dtype
+    if all(p.dtype == dtype and p.shape == (1,) for p in params):
+        return np.frombuffer(b"".join([p.tobytes() for p in params]), dtype).copy()
+    return np.concatenate(params)
+
+
 def _parallel(runs: int) -> bool:
     """Whether a parallel region pays: more than one run and more than one thread."""
     import numba
@@ -401,10 +423,16 @@ def _stack(arrays, fill):
     if len(arrays) == 1:
         return arrays[0][None]
     longest = max(arrays, key=lambda a: a.shape[0])
+    # weight noise of a trained readout has one more column: narrower draws are padded (their
+    # kernels never read the extra column)
+    shape = longest.shape[:-1] + (max(a.shape[-1] for a in arrays),)
     if longest.shape[0] == 0:
-        return np.empty((len(arrays),) + longest.shape)
-    return np.stack([a if a.shape[0] == longest.shape[0] else np.full(longest.shape, fill)
-                     for a in arrays])
+        return np.empty((len(arrays),) + shape)
+    out = np.full((len(arrays),) + shape, fill)
+    for b, a in enumerate(arrays):
+        if a.shape[0] == longest.shape[0]:
+            out[b, ..., :a.shape[-1]] = a
+    return out
 
 
 class Runner:
@@ -469,21 +497,70 @@ def advance_runs(G, Z0, y, y_true, beta, bias, ro, prm, nsteps, omega_t, ysign_t
                                          prm[b], nsteps, omega_t[b], ysign_t[b], zeta_t[b], F[b])
 
 
-@njit(cache=True, parallel=True)
-def evaluate_batch(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of, beta, bias, ro, prm, out):
-    """:func:`evaluate_kernel` for a batch of runs, in parallel over runs. Run b is evaluated
-    on the test set ``test_of[b]`` of the tables ``Gt``, ``Z0t``, ``y_t``, ``y_true_t`` (runs
-    that share a draw share its test set, which is not copied per run)."""
-    for b in prange(G.shape[0]):
-        t = test_of[b]
-        evaluate_kernel(G[b], Z0[b], y[b], y_true[b], Gt[t], Z0t[t], y_t[t], y_true_t[t],
-                        beta[b], bias[b], ro[b], prm[b], out[b])
+#: Runs per shared test product (β of up to this many runs stacked, one product with Gt):
+#: large enough for an efficient BLAS product, small enough that it stays in cache.
+EVAL_GROUP = 16
+
+
+def eval_groups(test_of, size=EVAL_GROUP):
+    """Runs grouped by test set, at most ``size`` per group: ``(order, starts)``, group g being
+    the runs ``order[starts[g]:starts[g+1]]`` (in run order, all on one test set)."""
+    order = np.argsort(test_of, kind="stable")
+    keys = test_of[order]
+    starts = [0]
+    for b in range(1, len(order) + 1):
+        if b == len(order) or keys[b] != keys[starts[-1]] or b - starts[-1] == size:
+            starts.append(b)
+    return order.astype(np.int64), np.array(starts, np.int64)
 
 
 @njit(cache=True)
-def evaluate_runs(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of, beta, bias, ro, prm, out):
+def evaluate_group(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of, members, beta, bias,
+                   ro, prm, out):
+    """:func:`evaluate_kernel` for the runs ``members`` (one test set): the test products of
+    those with β ≠ 0 as one product of their stacked β with Gt. Row for row it is the product
+    of each run alone (the same dot products of length n + 1, checked bit for bit in
+    tests/test_evaluate.py), at a fraction of the cost of many small products."""
+    _, two, m, k = Z0.shape
+    rows = two * m
+    t = test_of[members[0]]
+    live = np.empty(members.shape[0], np.int64)
+    count = 0
+    for c in members:
+        if is_zero(beta[c]):
+            evaluate_given(G[c], Z0[c], y[c], y_true[c], np.empty((0, 0)), Z0t[t], y_t[t],
+                           y_true_t[t], beta[c], bias[c], ro[c], prm[c], out[c])
+        else:
+            live[count] = c
+            count += 1
+    if count == 0:
+        return
+    A = np.empty((count * rows, k))
+    for g in range(count):
+        A[g * rows:(g + 1) * rows] = beta[live[g]].reshape(rows, k)
+    Zt = np.dot(A, Gt[t])
+    for g in range(count):
+        c = live[g]
+        evaluate_given(G[c], Z0[c], y[c], y_true[c], Zt[g * rows:(g + 1) * rows], Z0t[t],
+                       y_t[t], y_true_t[t], beta[c], bias[c], ro[c], prm[c], out[c])
+
+
+@njit(cache=True, parallel=True)
+def evaluate_batch(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of, order, starts, beta,
+                   bias, ro, prm, out):
+    """:func:`evaluate_kernel` for a batch of runs, in parallel over groups of runs that share
+    a test set (:func:`eval_groups`). Run b is evaluated on the test set ``test_of[b]`` of the
+    tables ``Gt``, ``Z0t``, ``y_t``, ``y_true_t`` (runs that share a draw share its test set,
+    which is not copied per run)."""
+    for g in prange(starts.shape[0] - 1):
+        evaluate_group(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of,
+                       order[starts[g]:starts[g + 1]], beta, bias, ro, prm, out)
+
+
+@njit(cache=True)
+def evaluate_runs(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of, order, starts, beta,
+                  bias, ro, prm, out):
     """:func:`evaluate_batch` on the calling thread."""
-    for b in range(G.shape[0]):
-        t = test_of[b]
-        evaluate_kernel(G[b], Z0[b], y[b], y_true[b], Gt[t], Z0t[t], y_t[t], y_true_t[t],
-                        beta[b], bias[b], ro[b], prm[b], out[b])
+    for g in range(starts.shape[0] - 1):
+        evaluate_group(G, Z0, y, y_true, Gt, Z0t, y_t, y_true_t, test_of,
+                       order[starts[g]:starts[g + 1]], beta, bias, ro, prm, out)
