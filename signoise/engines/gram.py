@@ -497,9 +497,13 @@ def advance_runs(G, Z0, y, y_true, beta, bias, ro, prm, nsteps, omega_t, ysign_t
                                          prm[b], nsteps, omega_t[b], ysign_t[b], zeta_t[b], F[b])
 
 
-#: Runs per shared test product (β of up to this many runs stacked, one product with Gt):
-#: large enough for an efficient BLAS product, small enough that it stays in cache.
-EVAL_GROUP = 16
+#: Runs per shared test product (β of up to this many runs stacked, one product with Gt).
+#: 1: each run its own product. Stacking is row for row the same product only where the BLAS
+#: kernel's summation order does not depend on the number of rows (true of this machine's
+#: OpenBLAS, tested; not promised by BLAS, whose small-matrix paths differ by CPU), and its
+#: gain on the full Kou grid was not measurable (docs/performance.md): results must not depend
+#: on batching, so it is off by default.
+EVAL_GROUP = 1
 
 
 def eval_groups(test_of, size=EVAL_GROUP):
