@@ -222,12 +222,22 @@ def _exponent_run(size, q=3.0, statistic="race", expected=None, max_width=None):
         verdict = "PASS"
     else:
         verdict = "INCONCLUSIVE"
-    data = data.assign(crossing=("n", fit["crossings"]), boot=("b", fit["boot"]))
+    # where the law holds: local slopes between neighbouring n, each with its bootstrap CI
+    loc, loc_lo, loc_hi = theory.local_slopes(stat.transpose("seed", "n", "snr").values,
+                                              data.snr.values, data.n.values, level)
+    ns = data.n.values
+    pairs = [f"{a}-{b}" for a, b in zip(ns[:-1], ns[1:])]
+    holds = [p for p, a, b in zip(pairs, loc_lo, loc_hi) if a <= expected <= b]
+    data = data.assign(crossing=("n", fit["crossings"]), boot=("b", fit["boot"]),
+                       local_slope=("pair", loc), local_lo=("pair", loc_lo),
+                       local_hi=("pair", loc_hi)).assign_coords(pair=pairs)
     data.attrs.update(slope=fit["slope"], ci_lo=lo, ci_hi=hi, expected=expected,
                       statistic=statistic, level=level)
+    local = ", ".join(f"{p}: {v:.2f}" for p, v in zip(pairs, loc))
     return {"value": fit["slope"], "uncertainty": fit["se"], "data": data, "verdict": verdict,
-            "where": f"95% CI [{lo:.2f}, {hi:.2f}]", "configs": configs,
-            "seeds": list(range(data.sizes["seed"]))}
+            "where": f"95% CI [{lo:.2f}, {hi:.2f}]; local slopes (n pairs) {local}; CI "
+                     f"contains {expected:g} for n in {', '.join(holds) or 'none'}",
+            "configs": configs, "seeds": list(range(data.sizes["seed"]))}
 
 
 def _exponent_draw(data, ax):

@@ -77,21 +77,6 @@ def _boundary_grid(size, settings, backend):
     return data, configs
 
 
-def local_slopes(stat, x, y, level, n_boot=400, seed=0):
-    """Slopes of log y against log x* between neighbouring rows, with bootstrap 95 % intervals
-    over seeds (the same resamples for every pair). Returns (slopes, lo, hi), each (rows − 1,)."""
-    def slopes(st):
-        xs = theory.crossings(st, x, level)
-        return np.diff(np.log(y)) / np.diff(np.log(xs))
-
-    rng = np.random.default_rng(seed)
-    S = stat.shape[0]
-    boot = np.array([slopes(stat[rng.integers(0, S, S)]) for _ in range(n_boot)])
-    with np.errstate(all="ignore"):
-        lo, hi = np.nanquantile(boot, [0.025, 0.975], axis=0)
-    return slopes(stat), lo, hi
-
-
 def _holds(lo, hi, expected):
     """Per neighbouring pair: its local-slope interval meets the band expected·(1 ± BAND)."""
     return (hi >= expected * (1 - BAND)) & (lo <= expected * (1 + BAND))
@@ -110,7 +95,7 @@ def _boundary_run(size, settings="theorem", expected=4.0, claim="law"):
     p, S = BASE["data"]["flip"], data.sizes["seed"]
     stat, x, y = data.test_error.values, data.mu_norm.values, data.d.values.astype(float)
     fit = theory.fit_exponent(stat, x, y, _level(p))
-    loc, loc_lo, loc_hi = local_slopes(stat, x, y, _level(p))
+    loc, loc_lo, loc_hi = theory.local_slopes(stat, x, y, _level(p))
     holds = _holds(loc_lo, loc_hi, expected)
     lo, hi = fit["ci"]
     band = (expected * (1 - BAND), expected * (1 + BAND))
