@@ -340,13 +340,7 @@ def test_gr_step_is_finite_difference_gradient_of_its_objective(readout):
     fd = np.array([(objective(x0 + h * e) - objective(x0 - h * e)) / (2 * h) for e in np.eye(x0.size)])
     if not trained:
         fd[k:] = 0.0
-    prm = run_record(cfg)[0]
-    inp = weights.prepare(prob)
-    W, b, ro = prob.w0.copy(), prob.b0.copy(), readout0(cfg)
-    e = np.empty((0, N))
-    weights.advance(inp.X, inp.X @ inp.X.T + 1.0, inp.y, W, b, ro, prm, 1, e, e,
-                    np.empty((0, 2, M, D + 1 + trained)))
-    step = np.concatenate([W.ravel(), b.ravel(), ro.ravel()]) - x0
+    step = kernel_step(cfg, prob)
     np.testing.assert_allclose(step, -cfg.train.lr * fd, rtol=1e-6, atol=1e-8 * np.abs(fd).max())
     gd = exact_grad(gcfg, prob, x0)
     assert np.abs(step[:k] + cfg.train.lr * gd[:k]).max() > 1e-3 * np.abs(step).max()
@@ -388,13 +382,7 @@ def test_pegr_step_is_finite_difference_gradient_of_its_objective(readout):
     fd = np.array([(objective(x0 + h * e) - objective(x0 - h * e)) / (2 * h) for e in np.eye(x0.size)])
     if not trained:
         fd[k:] = 0.0
-    prm = run_record(cfg)[0]
-    inp = weights.prepare(prob)
-    W, b, ro = prob.w0.copy(), prob.b0.copy(), readout0(cfg)
-    e = np.empty((0, N))
-    weights.advance(inp.X, inp.X @ inp.X.T + 1.0, inp.y, W, b, ro, prm, 1, e, e,
-                    np.empty((0, 2, M, D + 1 + trained)))
-    step = np.concatenate([W.ravel(), b.ravel(), ro.ravel()]) - x0
+    step = kernel_step(cfg, prob)
     np.testing.assert_allclose(step, -cfg.train.lr * fd, rtol=1e-6, atol=1e-8 * np.abs(fd).max())
     gd = exact_grad(gcfg, prob, x0)
     assert np.abs(step[:k] + cfg.train.lr * gd[:k]).max() > 1e-3 * np.abs(step).max()

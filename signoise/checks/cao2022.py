@@ -204,6 +204,15 @@ def _race_grid(size, q, backend):
     return data, configs
 
 
+def exponent_verdict(lo, hi, expected, max_width=None):
+    """FAIL if the exponent's 95 % interval [lo, hi] excludes ``expected``; else PASS if it is
+    narrower than ``max_width`` (default |expected|/2), INCONCLUSIVE if wider."""
+    width = abs(expected) / 2 if max_width is None else max_width
+    if not (lo <= expected <= hi):
+        return "FAIL"
+    return "PASS" if hi - lo <= width else "INCONCLUSIVE"
+
+
 def _exponent_run(size, q=3.0, statistic="race", expected=None, max_width=None):
     """Fit log n against log SNR* freely; compare with −q (or ``expected``: negative control)."""
     expected = -q if expected is None else float(expected)
@@ -215,13 +224,7 @@ def _exponent_run(size, q=3.0, statistic="race", expected=None, max_width=None):
     fit = theory.fit_exponent(stat.transpose("seed", "n", "snr").values, data.snr.values,
                               data.n.values, level)
     lo, hi = fit["ci"]
-    width = abs(expected) / 2 if max_width is None else max_width
-    if not (lo <= expected <= hi):
-        verdict = "FAIL"
-    elif hi - lo <= width:
-        verdict = "PASS"
-    else:
-        verdict = "INCONCLUSIVE"
+    verdict = exponent_verdict(lo, hi, expected, max_width)
     # where the law holds: local slopes between neighbouring n, each with its bootstrap CI
     loc, loc_lo, loc_hi = theory.local_slopes(stat.transpose("seed", "n", "snr").values,
                                               data.snr.values, data.n.values, level)
@@ -501,13 +504,7 @@ def _theorem_run(size, q=3.0, statistic="race", expected=None, max_width=None):
     data = _theorem_search(size, float(q), statistic, BACKEND.get()).copy()
     fit = fit_boundary_exponent(data)
     lo, hi = fit["ci"]
-    width = abs(expected) / 2 if max_width is None else max_width
-    if not (lo <= expected <= hi):
-        verdict = "FAIL"
-    elif hi - lo <= width:
-        verdict = "PASS"
-    else:
-        verdict = "INCONCLUSIVE"
+    verdict = exponent_verdict(lo, hi, expected, max_width)
     data.attrs.update(slope=fit["slope"], ci_lo=lo, ci_hi=hi, expected=expected,
                       statistic=statistic)
     return {"value": fit["slope"], "uncertainty": fit["se"], "data": data, "verdict": verdict,

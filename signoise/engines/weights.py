@@ -245,7 +245,7 @@ class Runner:
         self.batch.set_state({"W": value[0][None], "bias": value[1][None]})
 
     def advance(self, nsteps):
-        (n2, d), m = self.inp.X.shape, self.inp.W0.shape[1]
+        n2, m = self.inp.X.shape[0], self.inp.W0.shape[1]
         omega, ysign, zeta = draw_inputs(self.params[0], self.rng, self.t, nsteps, n2 // 2, m,
                                          self.batch.noise_width[0])
         done, status = self.batch.advance(nsteps, [omega], [ysign], [zeta], np.ones(1, np.bool_))
