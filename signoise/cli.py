@@ -212,7 +212,18 @@ def cmd_demo(args):
             last = ds.isel(step=-1)
             print(f"{name:8s} ‖μ‖={cfg.data.mu:5.1f}  test error {float(last.test_error):.3f}  "
                   f"max γ {float(last.gamma_max.max()):.3f}  max ρ̄ {float(last.rho_bar_max):.3f}")
-    plot_demo(runs, args.output)
+    grid = plot_demo(runs)
+    if args.theory:   # Cao et al.'s stage-1 prediction over each run's γ and ρ̄
+        from . import theory
+        from .plot import plot_stage1_theory
+        from .results import config_of
+
+        for row, ds in zip(grid, runs.values()):
+            plot_stage1_theory(theory.stage1_dynamics(config_of(ds)), row[0],
+                               theory.lprime_leaves_half(ds))
+    from .plot import save
+
+    save(grid[0][0].figure, args.output)
     if not args.quiet:
         print(f"figure: {args.output}")
 
@@ -373,6 +384,8 @@ def build_parser():
     d = sub.add_parser("demo", parents=[common], help="GD in a benign and a harmful setting (Cao et al. 2022)")
     d.add_argument("-o", "--output", default="signoise-demo.png")
     d.add_argument("--overwrite", action="store_true")
+    d.add_argument("--theory", action="store_true",
+                   help="overlay Cao et al.'s stage-1 prediction and mark where |ℓ'| leaves 1/2")
     d.set_defaults(func=cmd_demo)
 
     e = sub.add_parser("explore", parents=[common],

@@ -82,6 +82,29 @@ def test_demo_runs_and_writes_its_figure(tmp_path, capsys):
     assert benign < 0.05 and harmful > 0.4          # the two regimes the figure shows
 
 
+def test_demo_theory_overlays_the_stage1_prediction_on_both_runs(tmp_path, monkeypatch):
+    """`signoise demo --theory`: each row's coefficient panel carries the stage-1 lines of
+    signoise.theory.stage1_dynamics for that run's config (the line data themselves)."""
+    from importlib import resources
+
+    import numpy as np
+
+    from signoise import plot, theory
+    from signoise.config import load_config
+
+    saved = {}
+    monkeypatch.setattr(plot, "save", lambda fig, path: saved.setdefault("fig", fig))
+    assert main(["demo", "--theory", "-q", "-o", str(tmp_path / "d.png")]) == 0
+    fig = saved["fig"]
+    for row, name in ((0, "benign"), (1, "harmful")):
+        with resources.as_file(resources.files("signoise") / "configs"
+                               / f"cao2022_{name}.toml") as path:
+            want = theory.stage1_dynamics(load_config(path))
+        ax = fig.axes[3 * row]
+        line = [ln for ln in ax.get_lines() if ln.get_label() == "stage-1 theory ρ̄"][0]
+        np.testing.assert_array_equal(line.get_ydata(), want["rho_bar_max"].values)
+
+
 def test_a_bug_is_not_reported_as_a_user_error(monkeypatch, config_file, tmp_path):
     """Only config and file errors become one line and exit 2; a bug shows its traceback."""
     import sys
