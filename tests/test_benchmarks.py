@@ -25,3 +25,17 @@ def test_benchmark_runs_tiny(script):
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "\n| " in out.stdout and "|---" in out.stdout, out.stdout[-2000:]
+
+
+def test_width_experiment_runs_at_its_quick_size(tmp_path):
+    """experiments/orvieto_width.py (figures/orvieto_width.png) at SIGNOISE_QUICK: it runs,
+    prints both tables and writes its figure."""
+    import os
+
+    script = BENCH.parent / "orvieto_width.py"
+    out = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "w.png")],
+                         capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "SIGNOISE_QUICK": "1"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "layer-wise" in out.stdout and "training loss, test error" in out.stdout
+    assert (tmp_path / "w.png").read_bytes()[:4] == b"\x89PNG"

@@ -318,6 +318,20 @@ def test_options_added_later_stay_out_of_the_config_text_at_their_default():
     assert sn.RunConfig.from_dict(__import__("tomllib").loads(new.to_toml())) == new
 
 
+def assert_step_descends(objective, cfg, prob, x0, trained):
+    """One kernel step from x0 = −η × central finite differences of ``objective`` over
+    (W, b, a) (over (W, b) when the readout is not trained), and not the GD step."""
+    k = 2 * M * D + 2 * M
+    h = 1e-5
+    fd = np.array([(objective(x0 + h * e) - objective(x0 - h * e)) / (2 * h) for e in np.eye(x0.size)])
+    if not trained:
+        fd[k:] = 0.0
+    step = kernel_step(cfg, prob)
+    np.testing.assert_allclose(step, -cfg.train.lr * fd, rtol=1e-6, atol=1e-8 * np.abs(fd).max())
+    gd = exact_grad(cfg.updated({"model.readout": "trainable"}), prob, x0)
+    assert np.abs(step[:k] + cfg.train.lr * gd[:k]).max() > 1e-3 * np.abs(step).max()
+
+
 @pytest.mark.parametrize("readout", ["trainable", "fixed"])
 def test_gr_step_is_finite_difference_gradient_of_its_objective(readout):
     """gr with a per-filter readout: the step over (W, b, a) = −η ∇[L + (λ/2)‖∇L‖²], central
@@ -336,14 +350,7 @@ def test_gr_step_is_finite_difference_gradient_of_its_objective(readout):
         g = exact_grad(gcfg, prob, x)
         g = g if trained else g[:k]
         return naive.weighted_loss_ro(*split(x), prob, cfg.model.q) + 0.5 * lam * g @ g
-    h = 1e-5
-    fd = np.array([(objective(x0 + h * e) - objective(x0 - h * e)) / (2 * h) for e in np.eye(x0.size)])
-    if not trained:
-        fd[k:] = 0.0
-    step = kernel_step(cfg, prob)
-    np.testing.assert_allclose(step, -cfg.train.lr * fd, rtol=1e-6, atol=1e-8 * np.abs(fd).max())
-    gd = exact_grad(gcfg, prob, x0)
-    assert np.abs(step[:k] + cfg.train.lr * gd[:k]).max() > 1e-3 * np.abs(step).max()
+    assert_step_descends(objective, cfg, prob, x0, trained)
 
 
 def exact_grad_weighted(cfg, prob, x, omega):
@@ -378,14 +385,7 @@ def test_pegr_step_is_finite_difference_gradient_of_its_objective(readout):
             g = g if trained else g[:k]
             pen += g @ g / N
         return naive.weighted_loss_ro(*split(x), prob, cfg.model.q) + 0.5 * lam * pen
-    h = 1e-5
-    fd = np.array([(objective(x0 + h * e) - objective(x0 - h * e)) / (2 * h) for e in np.eye(x0.size)])
-    if not trained:
-        fd[k:] = 0.0
-    step = kernel_step(cfg, prob)
-    np.testing.assert_allclose(step, -cfg.train.lr * fd, rtol=1e-6, atol=1e-8 * np.abs(fd).max())
-    gd = exact_grad(gcfg, prob, x0)
-    assert np.abs(step[:k] + cfg.train.lr * gd[:k]).max() > 1e-3 * np.abs(step).max()
+    assert_step_descends(objective, cfg, prob, x0, trained)
 
 
 def test_a_batch_mixing_readouts_equals_its_runs_alone():
