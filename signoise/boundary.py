@@ -15,12 +15,13 @@ import numbers
 
 import numpy as np
 import xarray as xr
+from scipy import stats
 
 from . import theory
 from .config import RunConfig
 from .constraints import reject
 
-STATS = ("error", "race")
+STATS = ("error", "loss", "race")
 #: Bootstrap resamples (over seeds) behind a crossing's standard error.
 N_BOOT = 200
 #: A bracket is confirmed when at most this fraction of bootstrap resamples fail to straddle.
@@ -39,6 +40,16 @@ def final_test_error(cfgs, seeds, backend="numba"):
     return ds.test_error.values.astype(float)
 
 
+def final_test_loss(cfgs, seeds, backend="numba"):
+    """The test loss L_D (logistic, vs observed labels) at the last step, per run: the
+    statistic of Cao et al. (2022)'s conclusions (Theorem 4.3: small when benign; Theorem
+    4.4: at least 0.1 when harmful)."""
+    from .simulate import simulate_batch
+
+    ds = simulate_batch(cfgs, seeds, quiet=True, backend=backend).isel(step=-1)
+    return ds.test_loss.values.astype(float)
+
+
 def race_indicator(cfgs, seeds, backend="numba"):
     """1 where the signal ends ahead of the noise, minⱼ maxᵣ γ_{j,r} > meanᵢ maxᵣ ρ̄_{y_i,r,i}
     at the last step (Cao et al. 2022, the race of SPEC §6), else 0; per run."""
@@ -48,14 +59,17 @@ def race_indicator(cfgs, seeds, backend="numba"):
     return (ds.gamma_max.min("j") > ds.rho_bar_mean).values.astype(float)
 
 
-_STAT_FUNCS = {"error": final_test_error, "race": race_indicator}
+_STAT_FUNCS = {"error": final_test_error, "loss": final_test_loss, "race": race_indicator}
 
 
 def default_level(stat, cfg: RunConfig) -> float:
-    """The level a statistic's boundary is read at: the race at 1/2; the test error halfway
-    between the Bayes floor p (``data.flip``) and 1/2, i.e. 1/4 without flips."""
+    """The level a statistic's boundary is read at: the race at 1/2; the test loss at 0.1
+    (Cao et al. 2022, Theorem 4.4's harmful bound); the test error halfway between the Bayes
+    floor p (``data.flip``) and 1/2, i.e. 1/4 without flips."""
     if stat == "race":
         return 0.5
+    if stat == "loss":
+        return 0.1
     return (cfg.data.flip + 0.5) / 2
 
 
@@ -91,7 +105,7 @@ def _validate(cfg, x, y, y_values, x_range, level, stat, tol, seeds, max_seeds, 
     if x == y:
         reject("y", y, f"a key other than x = {x!r}")
     if not (callable(stat) or stat in STATS):
-        reject("stat", stat, "'error', 'race' or a function stat(cfgs, seeds) -> array")
+        reject("stat", stat, "'error', 'loss', 'race' or a function stat(cfgs, seeds) -> array")
     if level is None:
         if callable(stat):
             reject("level", level, "a number: a custom statistic has no default level")
@@ -320,9 +334,11 @@ def find_boundary(cfg, x: str, y: str, y_values=None, x_range=None, level=None, 
     x_range : (lo, hi) or array (rows, 2), optional
         The starting bracket, shared or per row (e.g. centred on a theory's prediction).
     level : float, optional
-        Default: 1/2 for ``stat="race"``; (p + 1/2)/2 for ``"error"`` (1/4 without flips).
-    stat : {"error", "race"} or callable
-        The final test error; the race indicator minⱼ maxᵣ γ > meanᵢ maxᵣ ρ̄ (Cao et al. 2022);
+        Default: 1/2 for ``stat="race"``; 0.1 for ``"loss"``; (p + 1/2)/2 for ``"error"``
+        (1/4 without flips).
+    stat : {"error", "loss", "race"} or callable
+        The final test error; the final test loss (Cao et al. 2022's conclusions are about
+        it); the race indicator minⱼ maxᵣ γ > meanᵢ maxᵣ ρ̄ (Cao et al. 2022);
         or ``stat(cfgs, seeds) -> array`` with one value per run (then ``level`` is required).
     tol : float
         Target standard error of log x* (about the relative error of x*).
@@ -413,32 +429,49 @@ def fit_boundary_exponent(ds) -> dict:
     """Free power law through the crossings: the slope of log y against log x*.
 
     Weighted least squares of log x* on log y with weights 1/se² (the crossings carry the
-    error), inverted: slope = 1/b. Its standard error is scaled by √(χ²/dof) when the rows
-    scatter more than their se say (a bent boundary). For Cao et al. (y = n, x = SNR or ‖μ‖) the
-    theorem says −q; for Kou et al. (y = d, x = ‖μ‖) it says 4.
+    error), inverted: slope = 1/b. When the rows scatter more than their se say (a bent
+    boundary, χ²/dof > 1) the standard error of b is scaled by √(χ²/dof) and, since that scale
+    is then estimated from dof = rows − 2, the interval uses Student's t_dof quantile instead
+    of 1.96. For Cao et al. (y = n, x = SNR or ‖μ‖) the theorem says −q; for Kou et al.
+    (y = d, x = ‖μ‖) it says 4.
 
     Returns
     -------
     dict
-        ``slope``, ``ci`` (95 %, from b ± 1.96 se_b, inverted), ``se`` (delta method), ``rows``
-        (how many crossings entered the fit).
+        ``slope``; ``b_ci``, the 95 % interval of b = 1/slope (test an exponent e with
+        :func:`exponent_in_interval`: e is consistent iff 1/e lies in it); ``ci``, its image in
+        slope (an unbounded (−inf, inf) when b's interval holds 0: then only the slopes between
+        1/b_lo and 1/b_hi are excluded); ``se`` (delta method); ``rows`` (crossings in the fit).
     """
     xs, se = ds.crossing.values, ds.se.values
     ys = np.asarray(ds[ds.attrs["y"]].values, dtype=float)
     ok = np.isfinite(xs) & np.isfinite(se) & (se > 0)
     if ok.sum() < 3:
-        return {"slope": np.nan, "ci": (np.nan, np.nan), "se": np.nan, "rows": int(ok.sum())}
+        return {"slope": np.nan, "ci": (np.nan, np.nan), "b_ci": (np.nan, np.nan),
+                "se": np.nan, "rows": int(ok.sum())}
     u, v, w = np.log(ys[ok]), np.log(xs[ok]), 1.0 / se[ok] ** 2
     A = np.stack([np.ones_like(u), u], 1)
     cov = np.linalg.inv(A.T @ (A * w[:, None]))
     a, b = cov @ (A.T @ (w * v))
-    chi2 = float(np.sum(w * (v - a - b * u) ** 2))
-    se_b = math.sqrt(cov[1, 1] * max(1.0, chi2 / (u.size - 2)))
-    ends = sorted(1.0 / (b + z * se_b) if b + z * se_b != 0 else np.inf for z in (-1.96, 1.96))
-    if (b - 1.96 * se_b) * (b + 1.96 * se_b) <= 0:  # b's interval holds 0: slope unbounded
+    dof = u.size - 2
+    ratio = float(np.sum(w * (v - a - b * u) ** 2)) / dof
+    se_b = math.sqrt(cov[1, 1] * max(1.0, ratio))
+    z = float(stats.t.ppf(0.975, dof)) if ratio > 1.0 else 1.959963984540054
+    b_lo, b_hi = b - z * se_b, b + z * se_b
+    if b_lo * b_hi <= 0:                  # b's interval holds 0: the slope is unbounded
         ends = [-np.inf, np.inf]
+    else:
+        ends = sorted((1.0 / b_lo, 1.0 / b_hi))
     return {"slope": float(1.0 / b), "ci": (float(ends[0]), float(ends[1])),
-            "se": float(se_b / b ** 2), "rows": int(ok.sum())}
+            "b_ci": (float(b_lo), float(b_hi)), "se": float(se_b / b ** 2),
+            "rows": int(ok.sum())}
+
+
+def exponent_in_interval(fit, exponent) -> bool:
+    """Whether ``exponent`` is consistent with :func:`fit_boundary_exponent`'s 95 % interval
+    (1/exponent inside the interval of b; exact also when the slope's interval is unbounded)."""
+    lo, hi = fit["b_ci"]
+    return bool(lo <= 1.0 / exponent <= hi)
 
 
 def equal_precision_grid(ds) -> dict:
@@ -503,4 +536,5 @@ def draw_boundary(ds, ax=None, theory_name=None):
 
 
 __all__ = ["STATS", "default_level", "draw_boundary", "equal_precision_grid", "final_test_error",
-           "find_boundary", "fit_boundary_exponent", "race_indicator", "table"]
+           "final_test_loss",
+           "exponent_in_interval", "find_boundary", "fit_boundary_exponent", "race_indicator", "table"]

@@ -423,9 +423,11 @@ def build_parser():
     b.add_argument("-x", required=True, help="the searched key, e.g. data.mu_norm (positive)")
     b.add_argument("-y", required=True, help="the row key, e.g. data.n")
     b.add_argument("--level", type=float,
-                   help="default: 1/2 for race, (flip + 1/2)/2 for error (1/4 without flips)")
-    b.add_argument("--stat", choices=["error", "race"], default="error",
-                   help="final test error, or 1 where min_j max_r γ > mean_i max_r ρ̄")
+                   help="default: 1/2 for race, 0.1 for loss, (flip + 1/2)/2 for error (1/4 "
+                        "without flips)")
+    b.add_argument("--stat", choices=["error", "loss", "race"], default="error",
+                   help="final test error, final test loss, or 1 where min_j max_r γ > "
+                        "mean_i max_r ρ̄")
     b.add_argument("--tol", type=float, default=0.05, help="target se of log x* (default 0.05)")
     b.add_argument("--seeds", type=int, default=8, help="seeds per point at the start")
     b.add_argument("--max-seeds", type=int, default=128, help="seeds per point at most")
