@@ -106,6 +106,9 @@ def test_pegr_window_passes_and_gd_in_its_place_fails():
     # GR at the window's λ stays harmful (its noise penalty is n times weaker)
     lam = r.data.lam[r.data.holds]
     assert (r.data.test_error.sel(algorithm="gr", lam=lam).mean("seed") >= 0.4).all()
+    # GD's pattern-learning variance is all noise; PEGR's, in the window, partly signal
+    assert float(r.data.gd_noise_share.mean()) > 0.99
+    assert (r.data.noise_share.sel(algorithm="pegr", lam=lam).mean("seed") < 0.99).all()
     assert bad.verdict == "FAIL" and not bad.data.holds.any()
 
 
