@@ -120,6 +120,9 @@ def test_forward_vs_backward_reports_its_range_and_a_swapped_claim_fails():
     # paired differences: the reported mean is the seeds' mean difference forward − backward
     d = r.data.test_error.sel(scheme="forward") - r.data.test_error.sel(scheme="backward")
     np.testing.assert_allclose(r.data.difference, d.mean("seed"), rtol=1e-12)
+    # non-inferiority at every judged ε: difference + 2 SE within the margin
+    judged = r.data.eps <= 0.1
+    assert (r.data.difference + 2 * r.data.difference_se)[judged].max() <= 0.02
     bad = sn.check("karakida_forward_vs_backward", swap=True)   # claims backward >= forward
     assert bad.verdict == "FAIL"
 
