@@ -227,11 +227,15 @@ def test_theorem_loss_exponent_holds_three_and_can_fail():
     assert sn.check("cao_exponent_q3_loss_theorem", expected=-8.0).verdict == "FAIL"
 
 
-def test_theorem_q4_race_exponent_holds_four_and_can_fail():
+def test_theorem_q4_exponents_hold_four_and_can_fail():
     r = sn.check("cao_exponent_q4_race_theorem")
     assert (r.data.status == "converged").all()
     assert r.verdict != "FAIL" and -5.5 < r.value < -3.0, r.where
     assert sn.check("cao_exponent_q4_race_theorem", expected=-2.0).verdict == "FAIL"
+    # the loss row reuses the race row's runs where they coincide (one process, one memo)
+    loss = sn.check("cao_exponent_q4_loss_theorem")
+    assert loss.verdict != "FAIL" and loss.value < -3.0, loss.where
+    assert sn.check("cao_exponent_q4_loss_theorem", expected=-2.0).verdict == "FAIL"
 
 
 def test_fit_boundary_exponent_uses_t_when_the_scatter_is_estimated():
