@@ -503,10 +503,12 @@ def _theorem_search(size, q, statistic, backend):
                        "train.record_every": sz["steps"]})
     ns = np.asarray(sz["n"])
     guess = 25.0 * (ns / 10.0) ** (-1.0 / q)
+    stat = functools.partial(_memo_stat, statistic, backend)
+    stat.__name__ = statistic             # the name the boundary's data and figure show
     return find_boundary(cfg, "data.mu_norm", "data.n", ns, np.stack([guess / 2, guess * 2], 1),
                          level=default_level(statistic, cfg), tol=sz["tol"][statistic], seeds=8,
                          max_seeds=sz["max_seeds"][statistic],
-                         stat=functools.partial(_memo_stat, statistic, backend))
+                         stat=stat)
 
 
 def _theorem_run(size, q=3.0, statistic="race", expected=None, max_width=None):
