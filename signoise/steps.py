@@ -15,11 +15,31 @@ import math
 import numpy as np
 from numba import njit
 
-from .algorithms import (ANTI_PGD, CLIP, FDGR, FLOODING, GR, LABEL_NOISE_GD, LPG, NOISY_EVAL,
-                         PEGR, SAM, USAM, FDScheme)
 from .activation import margin_terms
-from .preacts import (assign, direction_preacts, fdot, gd_coef, hvp_coef, lincomb, outputs,
-                      pegr_coef)
+from .algorithms import (
+    ANTI_PGD,
+    CLIP,
+    FDGR,
+    FLOODING,
+    GR,
+    LABEL_NOISE_GD,
+    LPG,
+    NOISY_EVAL,
+    PEGR,
+    SAM,
+    USAM,
+    FDScheme,
+)
+from .preacts import (
+    assign,
+    direction_preacts,
+    fdot,
+    gd_coef,
+    hvp_coef,
+    lincomb,
+    outputs,
+    pegr_coef,
+)
 
 
 @njit(cache=True)

@@ -16,10 +16,16 @@ import numpy as np
 from numba import njit, prange
 
 from ..activation import act
+from ..algorithms import Readout
 from ..diagnostics import METRICS, metrics
 from ..draws import draw_inputs, needs_eval_noise
-from ..algorithms import Readout
-from ..preacts import accumulate_acts, combine_outputs, is_finite, lincomb, patch_sqnorm_blocks
+from ..preacts import (
+    accumulate_acts,
+    combine_outputs,
+    is_finite,
+    lincomb,
+    patch_sqnorm_blocks,
+)
 from ..readout import metrics_ro, step_coef_ro
 from ..steps import step_coef_given
 from . import CONVERGED, DIVERGED, RUNNING
@@ -250,7 +256,7 @@ def test_outputs(Z, Zt, Z0t, bias, y_true_t, q, a, ft):
 def test_outputs_ro(Z, Zt, Z0t, bias, ro, y_true_t, q, ft):
     """:func:`test_outputs` with per-filter readout weights a_{j,r}
     (:func:`signoise.readout.outputs_ro`'s arithmetic on the test pre-activations)."""
-    two, m, _ = Z.shape
+    _, m, _ = Z.shape
     nt = ft.shape[0]
     zero = Zt.shape[0] == 0
     ft[:] = 0.0
