@@ -7,7 +7,14 @@ import numpy as np
 from numba import njit
 
 from .activation import d2act, logistic_loss, margin_terms
-from .preacts import delta_preacts, example_sq, fdot, gd_coef, outputs, patch_sqnorm_blocks
+from .preacts import (
+    delta_preacts,
+    example_sq,
+    fdot,
+    gd_coef,
+    outputs,
+    patch_sqnorm_blocks,
+)
 
 #: Scalar metrics recorded at every recorded step (SPEC §5), in this order.
 METRICS = ("train_loss", "train_error", "test_loss", "test_error", "test_error_clean",
@@ -37,7 +44,6 @@ def scores(f, y, loss, ft, y_t, y_true_t, out):
     """:data:`METRICS` 0–6 (losses, errors, margins) from the training outputs ``f`` with
     their losses ``loss`` and the test outputs ``ft``."""
     n = y.shape[0]
-    nt = y_t.shape[0]
     out[0] = loss.sum() / n
     err = 0.0
     mmin = np.inf
@@ -48,19 +54,29 @@ def scores(f, y, loss, ft, y_t, y_true_t, out):
         mmin = min(mmin, mg)
         mmax = max(mmax, mg)
     out[1] = err / n
-    lt = np.empty(nt)
-    for k in range(nt):
-        lt[k] = logistic_loss(y_t[k] * ft[k])
-    out[2] = lt.sum() / nt
+    scores_on_test(ft, y_t, y_true_t, out)
+    out[5] = mmin
+    out[6] = mmax
+
+
+@njit(cache=True)
+def scores_on_test(ft, y_t, y_true_t, out):
+    """:data:`METRICS` 2–4 (test loss, test errors against the observed and the true labels)
+    in one pass over the test outputs ``ft``: each margin y_t f is formed once and gives its
+    loss and its error. The loss sum runs in test-point order from 0, as ``ndarray.sum`` of
+    the losses does in Numba (sequentially), so the value is that of a separate pass."""
+    nt = y_t.shape[0]
+    total = 0.0
     noisy = 0.0
     clean = 0.0
     for k in range(nt):
-        noisy += 1.0 if y_t[k] * ft[k] <= 0.0 else 0.0
+        z = y_t[k] * ft[k]
+        total += logistic_loss(z)
+        noisy += 1.0 if z <= 0.0 else 0.0
         clean += 1.0 if y_true_t[k] * ft[k] <= 0.0 else 0.0
+    out[2] = total / nt
     out[3] = noisy / nt
     out[4] = clean / nt
-    out[5] = mmin
-    out[6] = mmax
 
 
 @njit(cache=True)

@@ -45,7 +45,7 @@ class Run:
 
     cfg: object
     seed: int
-    problem: Problem
+    problem: Problem | None    # None once the gram inputs are built (release_draws)
     inputs: object
     params: np.ndarray         # run_record(cfg): the kernels' parameters
     readout: np.ndarray | None = None   # (2, m) initial a_{j,r} (None: the scalar readout)
@@ -114,7 +114,18 @@ def prepare_many(cfgs, seeds, engine: str) -> list:
                               cfg.data.noise == "isotropic") if engine == "gram"
                   else get_engine(engine).prepare(problem))
         runs.append(Run(cfg, seed, problem, inputs, records[id(cfg)]))
+    if engine == "gram":
+        release_draws(runs)
     return runs
+
+
+def release_draws(runs) -> None:
+    """Drop the runs' problems once their gram inputs are built: the engine reads only the
+    inner products, and a Wishart-reduced problem keeps its test coordinates (n_test × (1 +
+    n + 2m)), as large as the inputs' test set itself (at the Kou setting, 0.33 MB per run).
+    The problems a caller passed in stay the caller's; only the runs' references go."""
+    for r in runs:
+        r.problem = None
 
 
 def _problem(cfg, engine, seed, problem):

@@ -24,31 +24,52 @@ from .activation import act, d2act, dact
 
 @njit(cache=True)
 def outputs(H, q, a, f):
-    """f[i] = a Σ_r Σ_p σ(H[0,r,i,p]) − a Σ_r Σ_p σ(H[1,r,i,p])."""
-    _, m, n, P = H.shape
-    for i in range(n):
-        s = 0.0
-        for j in range(2):
-            cj = a if j == 0 else -a
-            acc = 0.0
-            for r in range(m):
-                for p in range(P):
-                    acc += act(H[j, r, i, p], q)
-            s += cj * acc
-        f[i] = s
+    """f[i] = a Σ_r Σ_p σ(H[0,r,i,p]) − a Σ_r Σ_p σ(H[1,r,i,p]).
+
+    One pass in memory order (:func:`accumulate_acts`, then :func:`combine_outputs`); each
+    class sum adds its terms in the order r, p, as a loop over i outermost would.
+    """
+    _, m, n, _ = H.shape
+    acc = np.zeros((2, n))
+    accumulate_acts(H.ravel(), m, n, q, acc)
+    combine_outputs(acc, a, f)
+
+
+@njit(cache=True)
+def accumulate_acts(h, m, n, q, acc):
+    """acc[j, i] += σ(H[j,r,i,p]) over r, p in that order, H (2, m, n, 2) given flat (C order)
+    as ``h``. Flat indices instead of 4-D ones: the loop then runs at about twice the speed."""
+    for j in range(2):
+        for r in range(m):
+            base = (j * m + r) * n * 2
+            for i in range(n):
+                acc[j, i] += act(h[base + 2 * i], q)
+                acc[j, i] += act(h[base + 2 * i + 1], q)
+
+
+@njit(cache=True)
+def combine_outputs(acc, a, f):
+    """f[i] = 0 + a acc[0, i] + (−a) acc[1, i] (the class sums' combination, in this order)."""
+    for i in range(f.shape[0]):
+        f[i] = 0.0 + a * acc[0, i] + (-a) * acc[1, i]
 
 
 @njit(cache=True)
 def gd_coef(H, y, d1, omega, q, a, Q):
-    """Patch coefficients of ∇ Σ_i ω_i ℓ_i: Q[j,r,i,p] = ω_i ℓ'_i y_i c_j σ'(H[j,r,i,p])."""
-    _, m, n, P = H.shape
+    """Patch coefficients of ∇ Σ_i ω_i ℓ_i: Q[j,r,i,p] = ω_i ℓ'_i y_i c_j σ'(H[j,r,i,p]).
+
+    Flat indices (C order), as :func:`accumulate_acts`."""
+    assert Q.flags.c_contiguous, "gd_coef writes a C-contiguous Q"
+    _, m, n, _ = H.shape
+    h, out = H.ravel(), Q.ravel()
     for j in range(2):
         cj = a if j == 0 else -a
         for r in range(m):
+            base = (j * m + r) * n * 2
             for i in range(n):
                 u = omega[i] * d1[i] * y[i] * cj
-                for p in range(P):
-                    Q[j, r, i, p] = u * dact(H[j, r, i, p], q)
+                out[base + 2 * i] = u * dact(h[base + 2 * i], q)
+                out[base + 2 * i + 1] = u * dact(h[base + 2 * i + 1], q)
 
 
 @njit(cache=True)

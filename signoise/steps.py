@@ -15,11 +15,31 @@ import math
 import numpy as np
 from numba import njit
 
-from .algorithms import (ANTI_PGD, CLIP, FDGR, FLOODING, GR, LABEL_NOISE_GD, LPG, NOISY_EVAL,
-                         PEGR, SAM, USAM, FDScheme)
 from .activation import margin_terms
-from .preacts import (assign, direction_preacts, fdot, gd_coef, hvp_coef, lincomb, outputs,
-                      pegr_coef)
+from .algorithms import (
+    ANTI_PGD,
+    CLIP,
+    FDGR,
+    FLOODING,
+    GR,
+    LABEL_NOISE_GD,
+    LPG,
+    NOISY_EVAL,
+    PEGR,
+    SAM,
+    USAM,
+    FDScheme,
+)
+from .preacts import (
+    assign,
+    direction_preacts,
+    fdot,
+    gd_coef,
+    hvp_coef,
+    lincomb,
+    outputs,
+    pegr_coef,
+)
 
 
 @njit(cache=True)
@@ -72,9 +92,18 @@ def step_coef(prm, H, dHn, K, G, yt, blocks, y, ysign, omega_in, f, loss, d1, d2
     anti_pgd); ``blocks``: each example's 2×2 patch Gram block. The other arrays are scratch of
     the shapes of H (Hs, dH, Q, Qs) or (n,).
     """
+    outputs(H, prm.q, prm.a, f)
+    return step_coef_given(prm, H, dHn, K, G, yt, blocks, y, ysign, omega_in, f, loss, d1, d2,
+                           ys, omega, Hs, dH, Q, Qs)
+
+
+@njit(cache=True)
+def step_coef_given(prm, H, dHn, K, G, yt, blocks, y, ysign, omega_in, f, loss, d1, d2, ys,
+                    omega, Hs, dH, Q, Qs):
+    """:func:`step_coef` with the outputs ``f`` = f(H) given: the gram engine forms them in
+    the pass that forms H (:func:`signoise.engines.gram.preacts`)."""
     code, q, a = prm.code, prm.q, prm.a
     n = y.shape[0]
-    outputs(H, q, a, f)
     margin_terms(f, y, loss, d1, d2)
     L = loss.sum() / n
 

@@ -41,6 +41,8 @@ def main(argv=None):
     _bench.header("simulate_batch: runs per second against batch size and threads")
     cfg = kou_config(n_test=100 if args.tiny else 1000)
     sn.simulate_batch([cfg], [0])                      # compile
+    numba.set_num_threads(max(threads))                # and the parallel kernels (a first
+    sn.simulate_batch([cfg] * 2, [0, 1])               # timed call would pay their compile)
     seeds = iter(range(10**9))
 
     def call(t, b):

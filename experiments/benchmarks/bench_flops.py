@@ -1,12 +1,13 @@
 """Benchmark: the gram engine's GD step in GFLOP/s against this core's measured peak.
 
-    python experiments/benchmarks/bench_flops.py [--rounds R] [--tiny]
+    python experiments/benchmarks/bench_flops.py [--rounds R] [--tiny] [--q Q]
 
 Peak: a large float64 matrix product (NumPy's BLAS, one thread), 2·N³ flops. The gram GD
 step's flops are counted as 2·(2m)(n+1)² for the basis product Z = β G (the only
 super-linear term) plus 10 flops per pre-activation (2m·2n of them: σ, σ', the example
 weight and the coefficient update); the per-example logistic terms (2n exp/log1p) are not
 counted. The table says how far the step is from the peak and what dominates at each n.
+``--q``: the activation's exponent (default 3, the bench configs'; 1 is ReLU, the Kou grid's).
 """
 
 from __future__ import annotations
@@ -38,15 +39,18 @@ def peak_gflops(size: int, rounds: int) -> float:
 
 
 def main(argv=None):
-    args = _bench.parser(__doc__).parse_args(argv)
+    p = _bench.parser(__doc__)
+    p.add_argument("--q", type=float, default=3.0, help="activation exponent q")
+    args = p.parse_args(argv)
     sizes, rounds = ([(20, 4)], 1) if args.tiny else (SIZES, args.rounds)
-    _bench.header("gram GD step: achieved GFLOP/s against the single-core peak")
+    _bench.header(f"gram GD step (q = {args.q:g}): achieved GFLOP/s against the single-core peak")
     peak = peak_gflops(300 if args.tiny else 2000, max(rounds, 3))
     steppers = {}
     for n, m in sizes:
         d = max(2 * n + 1, 200)
-        cfg = _bench.bench_config(n, d, m)
         import signoise as sn
+
+        cfg = _bench.bench_config(n, d, m).updated({"model.q": args.q})
 
         run = _bench.engine_stepper(cfg, sn.sample_problem(cfg), "gram")
         k = 20 if args.tiny else _bench.calibrate(run, args.budget)

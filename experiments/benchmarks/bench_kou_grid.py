@@ -59,16 +59,19 @@ def grid(cfg, tiny: bool, stride: int):
 
 
 def contender(tree: Path, config: Path, workers: int, stride: int, tmp: str, tag: str):
-    """(wall seconds inside the sweep, peak RSS in MB) of one sweep run by ``tree``."""
+    """(wall seconds inside the sweep, peak RSS in MB, CPU seconds) of one sweep run by
+    ``tree``: the CPU time (user + system of the process and its workers, from
+    ``/usr/bin/time``) moves less than the wall time when other jobs share the cores."""
     store = Path(tmp) / f"{tag}-{time.monotonic_ns()}.zarr"
     env = {**os.environ, "PYTHONPATH": str(tree),
            "NUMBA_CACHE_DIR": str(Path(tempfile.gettempdir()) / f"signoise-bench-{tag}")}
-    out = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M", sys.executable, "-c", CHILD,
-                          str(config), str(store), str(workers), str(stride)],
+    out = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M CPU %U %S", sys.executable, "-c",
+                          CHILD, str(config), str(store), str(workers), str(stride)],
                          env=env, capture_output=True, text=True, check=True)
     shutil.rmtree(store, ignore_errors=True)
-    rss = int(out.stderr.rsplit("MAXRSS", 1)[1].split()[0]) / 1024
-    return float(out.stdout.strip().splitlines()[-1]), rss
+    fields = out.stderr.rsplit("MAXRSS", 1)[1].split()
+    rss, cpu = int(fields[0]) / 1024, float(fields[2]) + float(fields[3])
+    return float(out.stdout.strip().splitlines()[-1]), rss, cpu
 
 
 def side_by_side(args, workers):
@@ -77,15 +80,17 @@ def side_by_side(args, workers):
     cells = len(grid(sn.load_config(config), False, args.stride).sweep.axes()["data.d"]) * 100
     times = {k: [] for k in trees}
     rss = {k: [] for k in trees}
+    cpu = {k: [] for k in trees}
     tmp = tempfile.mkdtemp(prefix="bench_kou_")
     try:
         for k, tree in trees.items():     # warm-up: compile into the checkout's cache
             contender(tree, config, workers, 50, tmp, f"{k.split()[0]}")
         for r in range(args.rounds):   # ABBA order: a trend in the load favours neither
             for k, tree in (list(trees.items()) if r % 2 == 0 else list(trees.items())[::-1]):
-                t, m = contender(tree, config, workers, args.stride, tmp, f"{k.split()[0]}")
+                t, m, c = contender(tree, config, workers, args.stride, tmp, f"{k.split()[0]}")
                 times[k].append(t)
                 rss[k].append(m)
+                cpu[k].append(c)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     load = os.getloadavg()
@@ -94,13 +99,17 @@ def side_by_side(args, workers):
           f"(ABBA) rounds; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
           f"({os.cpu_count()} cores)\n")
     base = statistics.median(times["against"])
+    base_cpu = statistics.median(cpu["against"])
     print("| code | median wall | full grid (scaled) | runs/s | peak RSS (largest process) "
-          "| speed-up |")
-    print("|---|---|---|---|---|---|")
+          "| speed-up | median CPU (all processes) | CPU ratio |")
+    print("|---|---|---|---|---|---|---|---|")
     for k, tree in trees.items():
-        t = statistics.median(times[k])
+        t, c = statistics.median(times[k]), statistics.median(cpu[k])
         print(f"| {k} ({tree}) | {t:.1f} s | {t * 10_000 / cells:.1f} s | {cells * 10 / t:.0f} "
-              f"| {max(rss[k]):.0f} MB | {base / t:.2f}× |")
+              f"| {max(rss[k]):.0f} MB | {base / t:.2f}× | {c:.1f} s | {base_cpu / c:.2f}× |")
+    print("\nEach sweep (wall, CPU):", "; ".join(
+        f"{k.split()[0]}: " + ", ".join(f"{t:.1f} s / {c:.1f} s" for t, c in zip(times[k], cpu[k]))
+        for k in trees))
 
 
 def main(argv=None):

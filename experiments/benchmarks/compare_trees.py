@@ -1,7 +1,11 @@
 """Bit-identity of two checkouts: the same sweeps and batches run by each, compared variable by
 variable with ``np.array_equal`` (NaN equal to NaN).
 
-    python experiments/benchmarks/compare_trees.py [--against /work/main] [--rows 2]
+    python experiments/benchmarks/compare_trees.py [--against /work/main] [--rows 2] [--rtol R]
+
+``--rtol R`` reports, per variable that differs, the largest relative difference
+|a − b| / max(|a|, |b|) over its entries (NaN at the same places in both counts as equal, NaN
+against a number as a failure), and accepts differences up to R (exit status 1 above it).
 
 Each checkout runs in its own process (``PYTHONPATH`` = the checkout, one Numba thread):
 ``--rows`` values of d of experiments/kou2023_theory_full.toml (all ‖μ‖ and seeds, Wishart), a
@@ -70,6 +74,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--against", default="/work/main", help="the other checkout")
     p.add_argument("--rows", type=int, default=2, help="rows (values of d) of the theory grid")
+    p.add_argument("--rtol", type=float, default=None,
+                   help="report the max relative difference per variable; accept up to RTOL")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -92,13 +98,38 @@ def main(argv=None):
                 results[name] = dict(z)
     a, b = results["this"], results["other"]
     bad = sorted(set(a) ^ set(b))
+    differ = {}
     for key in sorted(set(a) & set(b)):
-        if a[key].shape != b[key].shape or not np.array_equal(a[key], b[key], equal_nan=True):
+        if a[key].shape != b[key].shape:
             bad.append(key)
+        elif not np.array_equal(a[key], b[key], equal_nan=True):
+            differ[key] = max_rel_diff(a[key], b[key])
     print(f"{len(set(a) & set(b))} variables compared ({trees['this']} against "
-          f"{trees['other']}): {'all bit-identical' if not bad else 'DIFFERENT: ' + ', '.join(bad)}")
+          f"{trees['other']}): {len(set(a) & set(b)) - len(differ) - len(bad)} bit-identical")
+    for key, rel in differ.items():
+        print(f"  {key}: max relative difference {rel:.3g}")
+    if args.rtol is None:
+        bad += list(differ)
+    else:
+        bad += [key for key, rel in differ.items() if not rel <= args.rtol]
+    print("all within tolerance" if not bad else "DIFFERENT: " + ", ".join(bad))
     return 1 if bad else 0
 
+
+def max_rel_diff(x, y) -> float:
+    """max |x − y| / max(|x|, |y|) over the entries (0 where both are equal, NaN included;
+    inf where exactly one is NaN or the two differ in an infinite entry)."""
+    import numpy as np
+
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    same = (x == y) | (np.isnan(x) & np.isnan(y))
+    if same.all():
+        return 0.0
+    xd, yd = x[~same], y[~same]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.abs(xd - yd) / np.maximum(np.abs(xd), np.abs(yd))
+    rel[~np.isfinite(rel)] = np.inf
+    return float(rel.max())
 
 if __name__ == "__main__":
     raise SystemExit(main())
