@@ -1,7 +1,7 @@
 """Bit-identity of two checkouts: the same sweeps and batches run by each, compared variable by
 variable with ``np.array_equal`` (NaN equal to NaN).
 
-    python experiments/benchmarks/compare_trees.py [--against /work/main] [--rows 2] [--rtol R]
+    python experiments/benchmarks/compare_trees.py --against OLD_CHECKOUT [--rows 2] [--rtol R]
 
 ``--rtol R`` reports, per variable that differs, the largest relative difference
 |a − b| / max(|a|, |b|) over its entries (NaN at the same places in both counts as equal, NaN
@@ -72,7 +72,7 @@ def child(out: str, rows: int) -> None:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--against", default="/work/main", help="the other checkout")
+    p.add_argument("--against", required=True, help="the other checkout (a git worktree)")
     p.add_argument("--rows", type=int, default=2, help="rows (values of d) of the theory grid")
     p.add_argument("--rtol", type=float, default=None,
                    help="report the max relative difference per variable; accept up to RTOL")
