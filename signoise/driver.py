@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,7 @@ from .diagnostics import METRICS
 from .draws import draw_inputs
 from .engines import CONVERGED, DIVERGED, RUNNING, get_engine
 from .engines.blas import single_threaded_blas
+from .guard import SignoiseWarning
 
 #: Status of a run that was asked to stop (SIGINT/SIGTERM); the others are the kernels'.
 INTERRUPTED = 3
@@ -117,6 +119,21 @@ def prepare_many(cfgs, seeds, engine: str) -> list:
     if engine == "gram":
         release_draws(runs)
     return runs
+
+
+@dataclass(frozen=True)
+class Labels:
+    """What the Dataset keeps of a trained run's inputs: its observed and true labels."""
+
+    y: np.ndarray
+    y_true: np.ndarray
+
+
+def keep_labels(runs) -> None:
+    """After training, keep of each run's inputs only its labels (copied), so that a trained
+    block's test sets and Gram matrices are freed before the next block is drawn."""
+    for r in runs:
+        r.inputs = Labels(np.array(r.inputs.y), np.array(r.inputs.y_true))
 
 
 def release_draws(runs) -> None:
@@ -236,7 +253,7 @@ def _chunk(runs, engine, widths, longest):
 
 
 def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = False,
-        start: dict | None = None, backend="numba", dtype=None) -> Records:
+        start: dict | None = None, backend="numba", dtype=None, warn: bool = True) -> Records:
     """Train ``runs`` (equal :data:`SHAPE_KEYS`) on ``engine`` and record them.
 
     Parameters
@@ -256,6 +273,9 @@ def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = Fals
     backend : {"numba", "numpy", "cupy"} or an array namespace
         "numba": the engine's compiled kernels; otherwise the array-API engine
         (:mod:`signoise.engines.xp`, gram engine only) on that namespace, with ``dtype``.
+    warn : bool
+        Emit the warnings (they are always in ``Records.warnings``); :func:`join` emits those
+        of several blocks once.
 
     Notes
     -----
@@ -271,7 +291,10 @@ def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = Fals
 
     cfg0 = runs[0].cfg
     B, n, m = len(runs), cfg0.data.n, cfg0.model.m
-    advice = preflight([r.cfg for r in runs], engine, record_rho)   # refuses what cannot fit
+    with warnings.catch_warnings():
+        if not warn:
+            warnings.simplefilter("ignore", SignoiseWarning)
+        advice = preflight([r.cfg for r in runs], engine, record_rho)   # refuses what cannot fit
     t0 = 0 if start is None else int(start["t"])
     steps = schedule(cfg0.train, t0)
     batch = make_batch(runs, engine, backend, dtype)
@@ -363,7 +386,7 @@ def run(runs: list, engine: str, record_rho: str = "summary", quiet: bool = Fals
     return Records(steps, metrics, gamma, rho, summary, residual, readout, status, stopped_at,
                    state,
                    [r.rng_state() for r in runs],
-                   advice + _warnings(runs, metrics, status))
+                   advice + _warnings(runs, metrics, status, emit=warn))
 
 
 def _nan_after_divergence(steps, status, stopped_at, *arrays):
@@ -374,12 +397,12 @@ def _nan_after_divergence(steps, status, stopped_at, *arrays):
             arr[dead] = np.nan
 
 
-def _warnings(runs, metrics, status) -> list:
+#: The fit warning's text after its count (so :func:`join` can count it again over blocks).
+_FIT_WARNING = "runs end with training loss"
+
+
+def _warnings(runs, metrics, status, emit: bool = True) -> list:
     """Warn (once, stderr) about runs that end far from fitting their training data."""
-    import warnings
-
-    from .guard import SignoiseWarning
-
     if runs[0].cfg.train.steps < 100:   # a probe of a few steps is not meant to fit
         return []
     finished = status == RUNNING
@@ -388,12 +411,45 @@ def _warnings(runs, metrics, status) -> list:
         far = finished & (last > 0.1) & (last > 0.5 * first)
     texts = []
     if far.any():
-        texts.append(f"{int(far.sum())} of {len(runs)} runs end with training loss > 0.1 and "
+        texts.append(f"{int(far.sum())} of {len(runs)} {_FIT_WARNING} > 0.1 and "
                      "more than half its initial value: far from converged (more train.steps, "
                      "or a larger train.lr within η ≲ 1/(σ_p² d))")
-    for text in texts:
+    for text in texts if emit else ():
         warnings.warn(text, SignoiseWarning, stacklevel=3)
     return texts
+
+
+def join(recs: list, runs: list) -> Records:
+    """One :class:`Records` of consecutive blocks of runs (each from :func:`run` with
+    ``warn=False``), emitting their warnings once: the advice of every block (each text once)
+    and the fit warning counted over all runs. A block interrupted mid-schedule has a record at
+    the step it stopped and none after; the joined records lie on the union of the blocks'
+    steps, NaN where a block has no record."""
+    steps = np.unique(np.concatenate([r.steps for r in recs]))
+
+    def stack(name):
+        parts = [getattr(r, name) for r in recs]
+        if parts[0] is None:
+            return None
+        out = np.full((sum(p.shape[0] for p in parts), steps.size) + parts[0].shape[2:], np.nan)
+        a = 0
+        for r, p in zip(recs, parts):
+            out[a:a + p.shape[0], np.searchsorted(steps, r.steps)] = p
+            a += p.shape[0]
+        return out
+
+    metrics = stack("metrics")
+    status = np.concatenate([r.status for r in recs])
+    texts = list(dict.fromkeys(t for r in recs for t in r.warnings
+                               if _FIT_WARNING not in t))
+    texts += _warnings(runs, metrics, status, emit=False)
+    for text in texts:
+        warnings.warn(text, SignoiseWarning, stacklevel=3)
+    return Records(steps, metrics, stack("gamma"), stack("rho"), stack("rho_summary"),
+                   stack("residual"), stack("readout"), status,
+                   np.concatenate([r.stopped_at for r in recs]),
+                   {k: np.concatenate([r.state[k] for r in recs]) for k in recs[0].state},
+                   [s for r in recs for s in r.rng_states], texts)
 
 
 def progress(total, quiet, unit="step"):
@@ -408,9 +464,12 @@ __all__ = [
     "INTERRUPTED",
     "SHAPE_KEYS",
     "STATUS",
+    "Labels",
     "Records",
     "Run",
     "check_shared",
+    "join",
+    "keep_labels",
     "make_batch",
     "prepare",
     "prepare_many",

@@ -11,9 +11,9 @@ import numpy as np
 import xarray as xr
 
 from . import driver, results
+from .constraints import reject
 from .data import Problem
 from .interrupt import Interrupted
-from .constraints import reject
 
 
 def as_config(cfg):
@@ -102,6 +102,13 @@ def _start(ds, cfg, engine) -> dict:
     return {"t": t, "state": state, "rng_states": [str(ds["state_rng"].values)]}
 
 
+#: simulate_batch trains at most this many runs at once on the Numba engines: each block is
+#: drawn, trained and recorded before the next is drawn, so memory stays that of one block
+#: (10⁴ runs with their own seeds at the Kou setting held 10.7 GB at once; issue 11). The
+#: numbers do not depend on it: runs are independent, whatever the batch.
+BLOCK_RUNS = 1000
+
+
 def simulate_batch(cfgs, seeds=None, engine: str = "gram", record_rho: str = "summary",
                    quiet: bool = False, backend: str = "numba") -> xr.Dataset:
     """Many runs of equal shapes in one compiled call; each run's numbers equal
@@ -121,7 +128,9 @@ def simulate_batch(cfgs, seeds=None, engine: str = "gram", record_rho: str = "su
         ``rho_under_min`` and ``rho_bar_mean`` (never the full array), so 10^5 runs fit in memory.
     backend : {"numba", "numpy", "cupy"}
         As in :func:`simulate`; "cupy" advances the whole batch on the GPU (one algorithm per
-        batch).
+        batch). "numba" trains blocks of at most :data:`BLOCK_RUNS` runs in turn; an interrupt
+        stops at the current block (its runs marked "interrupted", later blocks not started
+        and absent from the partial result).
 
     Returns
     -------
@@ -132,11 +141,28 @@ def simulate_batch(cfgs, seeds=None, engine: str = "gram", record_rho: str = "su
         ``status``, ``diverged`` and ``stopped_at``; all on the full schedule of recorded steps.
     """
     cfgs, seeds = _normalise(cfgs, seeds, record_rho)
-    runs = driver.prepare_many(cfgs, seeds, engine)
-    rec = driver.run(runs, engine, record_rho=record_rho, quiet=quiet, backend=backend)
+    if backend != "numba" or len(cfgs) <= BLOCK_RUNS:
+        runs = driver.prepare_many(cfgs, seeds, engine)
+        rec = driver.run(runs, engine, record_rho=record_rho, quiet=quiet, backend=backend)
+    else:
+        runs, recs = [], []
+        with driver.progress(len(cfgs), quiet, unit="run") as bar:
+            for a in range(0, len(cfgs), BLOCK_RUNS):
+                block = driver.prepare_many(cfgs[a:a + BLOCK_RUNS], seeds[a:a + BLOCK_RUNS],
+                                            engine)
+                recs.append(driver.run(block, engine, record_rho=record_rho, quiet=True,
+                                       backend=backend, warn=False))
+                driver.keep_labels(block)
+                runs += block
+                bar.update(len(block))
+                if np.any(recs[-1].status == driver.INTERRUPTED):
+                    break
+        rec = driver.join(recs, runs)
     ds = results.build(rec, runs, engine, backend)
     if np.any(rec.status == driver.INTERRUPTED):
-        raise Interrupted(f"interrupted at step {int(rec.stopped_at.max())}", partial=ds)
+        left = len(cfgs) - len(runs)
+        raise Interrupted(f"interrupted at step {int(rec.stopped_at.max())}"
+                          + (f"; {left} runs not started" if left else ""), partial=ds)
     return ds
 
 
@@ -153,4 +179,4 @@ def _normalise(cfgs, seeds, record_rho):
     return cfgs, seeds
 
 
-__all__ = ["simulate", "simulate_batch", "as_config"]
+__all__ = ["as_config", "simulate", "simulate_batch"]
