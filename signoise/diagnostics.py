@@ -26,17 +26,26 @@ METRICS = ("train_loss", "train_error", "test_loss", "test_error", "test_error_c
 def metrics(H, y, ft, y_t, y_true_t, K, xmu, mu2, q, a, out):
     """Fill ``out`` with :data:`METRICS` from the training pre-activations ``H`` and the test
     outputs ``ft`` (a 0-1 error counts y·f ≤ 0 as wrong)."""
+    f = np.empty(y.shape[0])
+    outputs(H, q, a, f)
+    d1, d2, blocks = score_outputs(f, y, ft, y_t, y_true_t, K, out)
+    diagnostics(H, y, d1, d2, K, blocks, xmu, mu2, q, a, out[7:])
+
+
+@njit(cache=True)
+def score_outputs(f, y, ft, y_t, y_true_t, K, out):
+    """:data:`METRICS` 0–6 from the training outputs ``f`` and the test outputs ``ft``; returns
+    what the diagnostics read: ℓ', ℓ'' per example and each example's 2×2 patch Gram block.
+    Shared by :func:`metrics` and the per-filter readout's ``metrics_ro``."""
     n = y.shape[0]
-    f = np.empty(n)
     loss = np.empty(n)
     d1 = np.empty(n)
     d2 = np.empty(n)
-    outputs(H, q, a, f)
     margin_terms(f, y, loss, d1, d2)
     scores(f, y, loss, ft, y_t, y_true_t, out)
     blocks = np.empty((n, 2, 2))
     patch_sqnorm_blocks(K, blocks)
-    diagnostics(H, y, d1, d2, K, blocks, xmu, mu2, q, a, out[7:])
+    return d1, d2, blocks
 
 
 @njit(cache=True)

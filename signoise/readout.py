@@ -26,8 +26,8 @@ from numba import njit
 from .activation import act, d2act, dact, margin_terms
 from .algorithms import (ANTI_PGD, CLIP, FDGR, FLOODING, GR, LABEL_NOISE_GD, NOISY_EVAL, PEGR,
                          SAM, USAM, FDScheme, Readout)
-from .diagnostics import scores, signal_variance
-from .preacts import delta_preacts, direction_preacts, fdot, lincomb, patch_sqnorm_blocks
+from .diagnostics import score_outputs, signal_variance
+from .preacts import delta_preacts, direction_preacts, fdot, lincomb
 from .steps import example_weights
 
 
@@ -309,14 +309,7 @@ def diagnostics_ro(H, ro, trained, y, d1, d2, K, blocks, xmu, mu2, q, out):
 @njit(cache=True)
 def metrics_ro(H, ro, trained, y, ft, y_t, y_true_t, K, xmu, mu2, q, out):
     """:func:`signoise.diagnostics.metrics` with per-filter readout weights ``ro``."""
-    n = y.shape[0]
-    f = np.empty(n)
-    loss = np.empty(n)
-    d1 = np.empty(n)
-    d2 = np.empty(n)
+    f = np.empty(y.shape[0])
     outputs_ro(H, ro, q, f)
-    margin_terms(f, y, loss, d1, d2)
-    scores(f, y, loss, ft, y_t, y_true_t, out)
-    blocks = np.empty((n, 2, 2))
-    patch_sqnorm_blocks(K, blocks)
+    d1, d2, blocks = score_outputs(f, y, ft, y_t, y_true_t, K, out)
     diagnostics_ro(H, ro, trained, y, d1, d2, K, blocks, xmu, mu2, q, out[7:])

@@ -473,22 +473,22 @@ _THM = {"quick": {3.0: {"n": (10, 20, 40), "steps": 6000, "tol": {"race": 0.06, 
                   4.0: {"n": (10, 20, 40, 80), "steps": 24000,
                         "tol": {"race": 0.04, "loss": 0.05},
                         "max_seeds": {"race": 128, "loss": 128}}}}
-#: (config TOML, seed, backend) -> {"error", "loss", "race"}: the searches share their runs
-#: (a run's statistics depend only on its config and seed).
+#: (config TOML, seed, backend) -> {"loss", "race"}: the searches share their runs (a run's
+#: statistics depend only on its config and seed).
 _MEMO: dict = {}
 
 
 def _memo_stat(kind, backend, cfgs, seeds):
-    """``find_boundary`` statistic "error", "loss" or "race" (as ``boundary.final_test_error``,
-    ``final_test_loss`` and ``race_indicator``), simulating only the runs not seen yet."""
+    """``find_boundary`` statistic "loss" or "race" (as ``boundary.final_test_loss`` and
+    ``race_indicator``), simulating only the runs not seen yet."""
     keys = [(c.to_toml(), int(s), backend) for c, s in zip(cfgs, seeds)]
     new = [k for k, key in enumerate(keys) if key not in _MEMO]
     if new:
         ds = simulate_batch([cfgs[k] for k in new], [seeds[k] for k in new], quiet=True,
                             backend=backend).isel(step=-1)
         race = (ds.gamma_max.min("j") > ds.rho_bar_mean).values.astype(float)
-        for k, e, loss, w in zip(new, ds.test_error.values, ds.test_loss.values, race):
-            _MEMO[keys[k]] = {"error": float(e), "loss": float(loss), "race": float(w)}
+        for k, loss, w in zip(new, ds.test_loss.values, race):
+            _MEMO[keys[k]] = {"loss": float(loss), "race": float(w)}
     return np.array([_MEMO[key][kind] for key in keys])
 
 
