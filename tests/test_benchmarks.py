@@ -39,3 +39,17 @@ def test_width_experiment_runs_at_its_quick_size(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "layer-wise" in out.stdout and "training loss, test error" in out.stdout
     assert (tmp_path / "w.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_error_vs_loss_experiment_prints_its_table():
+    """experiments/cao_error_vs_loss.py (docs/checks.md's table) at a small size: both n, all
+    nine ‖μ‖, and the race, error and loss columns read as numbers in [0, 1]."""
+    script = BENCH.parent / "cao_error_vs_loss.py"
+    out = subprocess.run([sys.executable, str(script), "--steps", "400", "--seeds", "2"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [line.split() for line in out.stdout.splitlines()[1:] if line.strip()]
+    assert len(rows) == 18 and {r[0] for r in rows} == {"10", "40"}
+    for r in rows:
+        race, err, loss = (float(v) for v in r[2:5])
+        assert 0 <= race <= 1 and 0 <= err <= 1 and 0 < loss < 1
