@@ -35,8 +35,11 @@ STATUS = {RUNNING: "finished", DIVERGED: "diverged", CONVERGED: "converged",
 #: Config keys every run of one batch must share: the array shapes and the record schedule.
 SHAPE_KEYS = ("data.n", "model.m", "data.n_test", "train.steps", "train.record_every")
 
-#: Work (multiply-adds) per kernel call, over the whole batch: ≲ 0.1 s, the interrupt latency.
-CHUNK_WORK = 2e8
+#: Work (multiply-adds) per kernel call, over the whole batch: ≲ 0.1 s, the interrupt latency
+#: (the gram step at n = 20, m = 10 does its ≈ 1.7·10⁴ in about 3 µs). Each call has a fixed
+#: cost per run (its buffers), so fewer, longer calls pay: 10³ Kou runs take a whole record
+#: interval of 25 steps in one call.
+CHUNK_WORK = 5e8
 #: Bytes of random inputs drawn per kernel call, over the whole batch.
 CHUNK_DRAWS = 2 ** 25
 

@@ -72,7 +72,7 @@ def child(out: str, rows: int) -> None:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--against", required=True, help="the other checkout (a git worktree)")
+    p.add_argument("--against", help="the other checkout (a git worktree); required")
     p.add_argument("--rows", type=int, default=2, help="rows (values of d) of the theory grid")
     p.add_argument("--rtol", type=float, default=None,
                    help="report the max relative difference per variable; accept up to RTOL")
@@ -81,6 +81,8 @@ def main(argv=None):
     if args.child:
         child(args.child, args.rows)
         return 0
+    if args.against is None:
+        p.error("the following arguments are required: --against")
     import numpy as np
 
     trees = {"this": HERE.parents[2], "other": Path(args.against).resolve()}
