@@ -133,3 +133,25 @@ def test_scores_on_test_in_one_pass():
     assert out[2] == sum(loss_py(float(v)) for v in z) / z.size      # sequential sum, same bits
     assert out[3] == np.mean(z <= 0.0) and out[4] == np.mean(y_true_t * ft <= 0.0)
     assert np.isnan(out[[0, 1, 5, 6]]).all()                             # nothing else written
+
+
+@pytest.mark.parametrize("use_bias", [False, True])
+def test_patch_blocks_are_the_diagonal_blocks_of_the_patch_gram(use_bias):
+    """The step reads each example's 2×2 block off G (O(n)); they are K's diagonal blocks,
+    bit for bit, and the inner products of the explicit patches to rounding."""
+    from signoise.preacts import patch_sqnorm_blocks
+
+    G, _, _, _, y_true = _state(seed=5)
+    n = y_true.shape[0]
+    K = np.empty((2 * n, 2 * n))
+    gram.patch_gram(G, y_true, use_bias, K)
+    want = np.empty((n, 2, 2))
+    patch_sqnorm_blocks(K, want)
+    got = np.empty((n, 2, 2))
+    gram.patch_blocks(G, y_true, use_bias, got)
+    assert np.array_equal(got, want)
+    V = np.linalg.cholesky(G + 1e-12 * np.eye(n + 1))    # rows: vectors with Gram matrix ≈ G
+    for i in range(n):
+        x = (y_true[i] * V[0], V[i + 1])
+        ref = [[x[p] @ x[s] + use_bias for s in range(2)] for p in range(2)]
+        np.testing.assert_allclose(got[i], ref, rtol=1e-9, atol=1e-9)
