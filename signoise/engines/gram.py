@@ -385,7 +385,7 @@ class Batch:
     def noise_width(self):
         """Gaussian weight-noise draws per filter: one per basis vector, one for the bias, one
         for a trained readout weight."""
-        return [self.G.shape[1] + 1 + (p == Readout.TRAINED) for p in self.prm["readout"]]
+        return (self.G.shape[1] + 1 + (self.prm["readout"] == Readout.TRAINED)).tolist()
 
     def advance(self, nsteps, omega, ysign, zeta, active):
         """Advance the ``active`` runs by up to ``nsteps``; returns (done, status) per run.
