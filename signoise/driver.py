@@ -112,12 +112,15 @@ def prepare_many(cfgs, seeds, engine: str) -> list:
             if engine == "gram" and not ALGORITHMS[cfg.algorithm.name].in_span:
                 prepare(cfg, seed, engine)   # raises
             records[id(cfg)] = run_record(cfg)
-        mu = np.zeros(first.problem.mu.shape)
-        mu[0] = cfg.data.mu
-        problem = Problem.trusted(**{**first.problem.__dict__, "mu": mu})
-        inputs = (with_signal(first.inputs, first.problem, cfg.data.mu,
-                              cfg.data.noise == "isotropic") if engine == "gram"
-                  else get_engine(engine).prepare(problem))
+        if engine == "gram":   # the engine reads only the inner products (release_draws)
+            problem = None
+            inputs = with_signal(first.inputs, first.problem, cfg.data.mu,
+                                 cfg.data.noise == "isotropic")
+        else:
+            mu = np.zeros(first.problem.mu.shape)
+            mu[0] = cfg.data.mu
+            problem = Problem.trusted(**{**first.problem.__dict__, "mu": mu})
+            inputs = get_engine(engine).prepare(problem)
         runs.append(Run(cfg, seed, problem, inputs, records[id(cfg)]))
     if engine == "gram":
         release_draws(runs)
