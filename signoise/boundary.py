@@ -455,8 +455,8 @@ def fit_boundary_exponent(ds) -> dict:
     dof = u.size - 2
     ratio = float(np.sum(w * (v - a - b * u) ** 2)) / dof
     se_b = math.sqrt(cov[1, 1] * max(1.0, ratio))
-    if ratio > 1.0:
-        from scipy import stats   # here, not at import: scipy.stats costs 0.4 s to import
+    if ratio > 1.0:   # scipy.stats imported here, not with signoise: it costs 0.4 s
+        from scipy import stats
 
         z = float(stats.t.ppf(0.975, dof))
     else:

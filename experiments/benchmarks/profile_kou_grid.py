@@ -1,6 +1,7 @@
 """Profile of the Kou theory-faithful full grid: where the time of a slice goes, by phase.
 
     NUMBA_NUM_THREADS=1 python experiments/benchmarks/profile_kou_grid.py [--rows 10] [--cprofile]
+    python experiments/benchmarks/profile_kou_grid.py --parts
 
 Runs ``--rows`` values of d (every ‖μ‖ and seed: 1000 runs per row) of
 experiments/kou2023_theory_full.toml serially in this process, as one sweep worker does
@@ -10,6 +11,10 @@ kernel, evaluation (test outputs and metrics), the ρ coefficients and summaries
 records into the store's layout (``run_block`` less the above) and the Zarr writes. The phases
 are timed by wrapping the functions that do them; ``--cprofile`` prints the top functions of a
 cProfile run instead (slower: its overhead inflates the Python-side phases).
+
+``--parts`` times the compiled pieces of one run of the grid instead (‖μ‖ = 3, d = 500, after
+30 steps), each in a compiled loop on one thread: the GD step's passes and a record's, then
+what a run of 100 steps and 5 records costs in them alone (the kernels' floor per run).
 """
 
 from __future__ import annotations
@@ -77,11 +82,116 @@ def timed_phases():
     return spent
 
 
+def parts(rounds: int = 5, reps: int = 4000):
+    """Median µs of each compiled piece of a Kou run's step and record (see the docstring)."""
+    import numpy as np
+    from numba import njit
+
+    import signoise as sn
+    from signoise import driver
+    from signoise.activation import margin_terms
+    from signoise.diagnostics import diagnostics, score_outputs, scores_on_test
+    from signoise.engines import gram
+    from signoise.preacts import gd_coef, outputs
+
+    d = sn.load_config(CONFIG).to_dict()
+    d["data"].update(mu_norm=3.0, d=500)
+    batch = driver.make_batch(driver.prepare_many([sn.RunConfig.from_dict(d)], [0], "gram"),
+                              "gram")
+    n, m = d["data"]["n"], d["model"]["m"]
+    none = (np.empty((1, 0, n)), np.empty((1, 0, n)), np.empty((1, 0, 2, m, n + 3)))
+    batch.advance(30, *none, np.ones(1, np.bool_))
+    b = 0
+    G, Z0, y, yt = batch.G[b], batch.Z0[b], batch.y[b], batch.y_true[b]
+    Gt, Z0t, y_t, yt_t = batch.Gt[b], batch.Z0t[b], batch.y_t[b], batch.y_true_t[b]
+    beta, bias, ro, prm = batch.beta[b], batch.bias[b], batch.ro[b], batch.prm[b]
+
+    @njit
+    def piece(which, R, G, Z0, y, yt, Gt, Z0t, y_t, yt_t, beta, bias, ro, prm):
+        two, m, k = Z0.shape
+        n = k - 1
+        Z, H, P = np.empty_like(Z0), np.empty((2, m, n, 2)), np.empty((two * m, k))
+        f, loss, d1, d2 = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+        Q, om, ft, out = np.empty((2, m, n, 2)), np.full(n, 1.0 / n), np.empty(Gt.shape[1]), np.empty(13)
+        K, xmu = np.empty((2 * n, 2 * n)), np.zeros(2 * n)
+        gram.patch_gram(G, yt, False, K)
+        Zt = np.dot(beta.reshape(two * m, k), Gt)
+        gram.preacts(G, Z0, beta, bias, yt, Z, H, P, prm.q, prm.a, f)
+        margin_terms(f, y, loss, d1, d2)
+        gd_coef(H, y, d1, om, prm.q, prm.a, Q)
+        gram.test_outputs(Z, Zt, Z0t, bias, yt_t, prm.q, prm.a, ft)
+        b2, bias2 = beta.copy(), bias.copy()
+        for _ in range(R):
+            if which == 0:
+                np.dot(beta.reshape(two * m, k), G, P)
+            elif which == 1:
+                gram.preacts(G, Z0, beta, bias, yt, Z, H, P, prm.q, prm.a, f)
+            elif which == 2:
+                margin_terms(f, y, loss, d1, d2)
+            elif which == 3:
+                gd_coef(H, y, d1, om, prm.q, prm.a, Q)
+            elif which == 4:
+                gram.apply_coef(Q, yt, 0.0, False, b2, bias2)
+            elif which == 5:
+                np.dot(beta.reshape(two * m, k), Gt)
+            elif which == 6:
+                gram.test_outputs(Z, Zt, Z0t, bias, yt_t, prm.q, prm.a, ft)
+            elif which == 7:
+                scores_on_test(ft, y_t, yt_t, out)
+            elif which == 8:
+                outputs(H, prm.q, prm.a, f)
+                d1_, d2_, bl = score_outputs(f, y, ft[:1], y_t[:1], yt_t[:1], K, out)
+                diagnostics(H, y, d1_, d2_, K, bl, xmu, G[0, 0], prm.q, prm.a, out[7:])
+            elif which == 9:
+                gram.evaluate_kernel(G, Z0, y, yt, Gt, Z0t, y_t, yt_t, beta, bias, ro, prm, out)
+            elif which == 10:
+                gram.evaluate_kernel(G, Z0, y, yt, Gt, Z0t, y_t, yt_t, np.zeros_like(beta),
+                                     bias, ro, prm, out)
+        return out[0]
+
+    names = ["step: β G (BLAS)", "step: β G, H and the outputs f (preacts)", "step: ℓ, ℓ′, ℓ″ of the 20 margins",
+             "step: σ′ and the coefficients Q", "step: β update", "record: test product β·Gt (BLAS)",
+             "record: test outputs", "record: 1000 test losses and errors",
+             "record: training metrics (≈ one test point scored)", "record: whole, β ≠ 0",
+             "record: whole, β = 0 (step 0)"]
+    args = (G, Z0, y, yt, Gt, Z0t, y_t, yt_t, beta, bias, ro, prm)
+    for w in range(len(names)):
+        piece(w, 1, *args)
+    times = {name: [] for name in names}
+    steps = []
+    for _ in range(rounds):
+        for w, name in enumerate(names):
+            t0 = time.perf_counter()
+            piece(w, reps, *args)
+            times[name].append((time.perf_counter() - t0) / reps * 1e6)
+        state = batch.beta.copy()
+        t0 = time.perf_counter()
+        batch.advance(reps, *none, np.ones(1, np.bool_))
+        steps.append((time.perf_counter() - t0) / reps * 1e6)
+        batch.beta[...] = state
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    step = float(np.median(steps))
+    print(f"One Kou run's compiled pieces (n = {n}, m = {m}, n_test = {Gt.shape[1]}), one "
+          f"thread, medians of {rounds} rounds of {reps} calls:\n")
+    print("| piece | µs |")
+    print("|---|---|")
+    for name in names:
+        print(f"| {name} | {med[name]:.2f} |")
+    print(f"| step: whole (gram.advance, per step) | {step:.2f} |")
+    run = 100 * step + 4 * med[names[9]] + med[names[10]]
+    print(f"\nKernels alone, per run (100 steps, 4 records with β ≠ 0, one at β = 0): {run:.0f} µs;"
+          f" 10⁵ runs on 2 cores: {run * 1e5 / 2 / 1e6:.1f} s")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rows", type=int, default=10)
     p.add_argument("--cprofile", action="store_true")
+    p.add_argument("--parts", action="store_true", help="time the compiled pieces of one run")
     args = p.parse_args(argv)
+    if args.parts:
+        parts()
+        return 0
     import signoise as sn
 
     warm = slice_config(1)
