@@ -27,6 +27,15 @@ def test_benchmark_runs_tiny(script):
     assert "\n| " in out.stdout and "|---" in out.stdout, out.stdout[-2000:]
 
 
+def test_kou_profile_times_the_pieces_of_a_run():
+    out = subprocess.run([sys.executable, str(BENCH / "profile_kou_grid.py"), "--parts",
+                          "--rounds", "1", "--reps", "5"], cwd=BENCH, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "| step: whole (gram.advance, per step) |" in out.stdout, out.stdout[-2000:]
+    assert "10⁵ runs on 2 cores" in out.stdout
+
+
 def test_width_experiment_runs_at_its_quick_size(tmp_path):
     """experiments/orvieto_width.py (figures/orvieto_width.png) at SIGNOISE_QUICK: it runs,
     prints both tables and writes its figure."""

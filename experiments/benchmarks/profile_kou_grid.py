@@ -1,7 +1,7 @@
 """Profile of the Kou theory-faithful full grid: where the time of a slice goes, by phase.
 
     NUMBA_NUM_THREADS=1 python experiments/benchmarks/profile_kou_grid.py [--rows 10] [--cprofile]
-    python experiments/benchmarks/profile_kou_grid.py --parts
+    python experiments/benchmarks/profile_kou_grid.py --parts [--rounds 5] [--reps 4000]
 
 Runs ``--rows`` values of d (every ‖μ‖ and seed: 1000 runs per row) of
 experiments/kou2023_theory_full.toml serially in this process, as one sweep worker does
@@ -188,9 +188,11 @@ def main(argv=None):
     p.add_argument("--rows", type=int, default=10)
     p.add_argument("--cprofile", action="store_true")
     p.add_argument("--parts", action="store_true", help="time the compiled pieces of one run")
+    p.add_argument("--rounds", type=int, default=5, help="with --parts: rounds (medians)")
+    p.add_argument("--reps", type=int, default=4000, help="with --parts: calls per round")
     args = p.parse_args(argv)
     if args.parts:
-        parts()
+        parts(args.rounds, args.reps)
         return 0
     import signoise as sn
 
