@@ -7,7 +7,8 @@ main process spends (its workers' excluded) and each block's write costs.
 
 The sweep is the Kou et al. theory grid (experiments/kou2023_theory_full.toml, 100 × 100 cells
 × 10 seeds; ``--stride S`` keeps every S-th d). Each sweep is a fresh process (``PYTHONPATH`` =
-the checkout, its own Numba cache folder) that wraps ``sweeps.plan``, ``sweeps._schema``,
+the checkout, its own Numba cache folder, started in a temporary folder: with ``-c`` the
+current folder comes first on ``sys.path``, and a checkout's root would shadow PYTHONPATH) that wraps ``sweeps.plan``, ``sweeps._schema``,
 ``store.create`` and ``store.write_block`` to stamp their ends (seconds since ``sweep`` was
 called) and the process CPU (``getrusage(RUSAGE_SELF)``: the main process and its threads,
 zarr's included) each ``write_block`` takes. With ``--against`` the two checkouts alternate
@@ -72,7 +73,7 @@ def contender(tree: Path, workers: int, stride: int, tiny: bool, tmp: str, tag: 
            "NUMBA_CACHE_DIR": str(Path(tempfile.gettempdir()) / f"signoise-bench-{tag}")}
     out = subprocess.run([sys.executable, "-c", CHILD, str(CONFIG), str(store), str(workers),
                           str(stride), "1" if tiny else "0"],
-                         env=env, capture_output=True, text=True, check=True)
+                         env=env, capture_output=True, text=True, check=True, cwd=tmp)
     subprocess.run(["rm", "-rf", str(store)], check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
