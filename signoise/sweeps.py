@@ -216,33 +216,47 @@ def _serial(tasks):
         yield key, run_block(*args)
 
 
-def _processes(tasks, workers):
-    """Local worker processes started with spawn (OpenMP in Numba is not fork-safe), each with
-    NUMBA_NUM_THREADS = cores // workers set before Numba is imported."""
+def _start_pool(workers: int):
+    """A pool of ``workers`` local processes started with spawn (OpenMP in Numba is not
+    fork-safe), each with NUMBA_NUM_THREADS = cores // workers set before Numba is imported.
+
+    The processes are spawned now, by one :func:`~signoise.workers.ready` task each, so their
+    start (interpreter, ``import signoise``) overlaps whatever this process does next."""
     import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .workers import init, ready
 
     threads = max(1, _cores() // workers)
-    tasks = list(tasks)
-    from .workers import init
+    with _thread_env(threads):
+        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=init)
+        # with spawn, each submit that finds no idle worker starts one (while the env is set)
+        for _ in range(workers):
+            pool.submit(ready)
+    return pool
 
-    with _thread_env(threads), ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
-                                                   initializer=init) as pool:
-        pending = {}
-        queue = iter(tasks)
-        for key, args in itertools.islice(queue, 2 * workers):
-            pending[pool.submit(run_block, *args)] = key
-        try:
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    key = pending.pop(fut)
-                    yield key, fut.result()
-                    for nkey, args in itertools.islice(queue, 1):
-                        pending[pool.submit(run_block, *args)] = nkey
-        finally:
-            # stopped early (interrupt, error, generator closed): drop the queued blocks
-            pool.shutdown(wait=True, cancel_futures=True)
+
+def _processes(tasks, pool, workers: int):
+    """Blocks on a started pool (:func:`_start_pool`), at most ``2 * workers`` in flight.
+
+    The first ones are submitted now (not at the first ``next``), so they run while the caller
+    creates the store; the caller shuts the pool down."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    pending = {}
+    queue = iter(tasks)
+    for key, args in itertools.islice(queue, 2 * workers):
+        pending[pool.submit(run_block, *args)] = key
+
+    def results():
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                key = pending.pop(fut)
+                yield key, fut.result()
+                for nkey, args in itertools.islice(queue, 1):
+                    pending[pool.submit(run_block, *args)] = nkey
+    return results()
 
 
 def _dask(tasks, client):
@@ -310,53 +324,99 @@ def sweep(cfg: RunConfig, store, workers: int | None = None, client=None,
         reject("workers", workers, "an integer >= 1 or None")
     if client is not None and workers is not None:
         reject("workers", workers, "None when a Dask client is given (at most one of them)")
-    p = plan(cfg)
-    config_toml = cfg.to_toml()
     path = Path(store)
     resuming = path.exists()
-    if not resuming:
-        block = block or max(1, min(p.shape[-1], math.ceil(BLOCK_RUNS / len(p.seeds))))
-        coords, variables = _schema(p, record_rho, engine)
-        st.create(path, coords, variables, _attrs(config_toml, record_rho, engine), block)
-    group = st.open_group(path, config_toml, record_rho, engine)
-    block = int(group.attrs["block"])
-    done = st.done_mask(group)
-    if resuming:   # a cell marked done whose chunks no longer read back is computed again
-        done &= ~st.verify(path)["damaged"]
-    layout = _layout(group)
-    todo = [r for r in p.blocks(block) if not done[r].all()]
-    tasks = ((r, ([p.configs[c] for c in p.cells(r)], p.seeds, layout, record_rho, engine,
-                  backend))
-             for r in todo)
-    if client is not None:
-        results = _dask(tasks, client)
-    elif (workers or _cores()) == 1 or len(todo) <= 1:
-        results = _serial(tasks)
-    else:
-        results = _processes(tasks, min(workers or _cores(), len(todo)))
-    total = sum(len(p.cells(r)) for r in todo)
-    with progress(total, quiet, unit="cell") as bar:
-        for region, arrays in results:
-            shape = tuple(s.stop - s.start for s in region)
-            st.write_block(group, region, {k: v.reshape(shape + v.shape[1:])
-                                           for k, v in arrays.items()})
-            bar.update(int(np.prod(shape)))
-            if interrupt.requested():   # stop between blocks; leaving the loop cancels the rest
-                results.close()
-                raise interrupt.Interrupted(
-                    f"sweep stopped with {int(st.done_mask(group).sum())} of {done.size} cells "
-                    "done; run the same command again to resume")
+    pool, procs, submitted = None, 0, False
+    if not resuming and client is None and (workers or _cores()) > 1:
+        # a new store holds every block: if that is more than one, start the workers first,
+        # so that their start-up overlaps the plan, the schema probe and the store's creation
+        procs = min(workers or _cores(), _new_blocks(cfg, block))
+        if procs > 1:
+            pool = _start_pool(procs)
+    try:
+        p = plan(cfg)
+        config_toml = cfg.to_toml()
+        if not resuming:
+            block = block or _default_block(p.shape, len(p.seeds))
+            coords, variables = _schema(p, record_rho, engine, pool, procs)
+            layout = _layout_of(coords, variables)
+            todo = list(p.blocks(block))
+        else:
+            group = st.open_group(path, config_toml, record_rho, engine)
+            block = int(group.attrs["block"])
+            # a cell marked done whose chunks no longer read back is computed again
+            done = st.done_mask(group) & ~st.verify(path)["damaged"]
+            layout = _layout(group)
+            todo = [r for r in p.blocks(block) if not done[r].all()]
+        tasks = ((r, ([p.configs[c] for c in p.cells(r)], p.seeds, layout, record_rho, engine,
+                      backend))
+                 for r in todo)
+        if client is not None:
+            results = _dask(tasks, client)
+        elif pool is not None:
+            submitted = True
+            results = _processes(tasks, pool, procs)
+        elif (workers or _cores()) == 1 or len(todo) <= 1:
+            results = _serial(tasks)
+        else:
+            submitted = True
+            procs = min(workers or _cores(), len(todo))
+            pool = _start_pool(procs)
+            results = _processes(tasks, pool, procs)
+        if not resuming:   # while the first blocks compute
+            st.create(path, coords, variables, _attrs(config_toml, record_rho, engine), block)
+            group = st.open_group(path, config_toml, record_rho, engine)
+            done = np.zeros(p.shape, dtype=bool)
+        writer = st.Writer(group)
+        total = sum(len(p.cells(r)) for r in todo)
+        with progress(total, quiet, unit="cell") as bar:
+            for region, arrays in results:
+                shape = tuple(s.stop - s.start for s in region)
+                st.write_block(writer, region, {k: v.reshape(shape + v.shape[1:])
+                                                for k, v in arrays.items()})
+                bar.update(int(np.prod(shape)))
+                if interrupt.requested():   # stop between blocks; the rest are cancelled below
+                    results.close()
+                    raise interrupt.Interrupted(
+                        f"sweep stopped with {int(st.done_mask(group).sum())} of {done.size} "
+                        "cells done; run the same command again to resume")
+    finally:
+        if pool is not None:
+            # blocks in flight finish (their results are dropped), queued ones are cancelled;
+            # a sweep refused before its first block does not wait for the workers' start-up
+            pool.shutdown(wait=submitted, cancel_futures=True)
     return st.open_sweep(path)
 
 
-def _schema(p: Plan, record_rho: str, engine: str):
-    """Coordinates and variables of the store, from one short probe run of the first cell."""
-    from .simulate import simulate_batch
+def _default_block(shape: tuple, seeds: int) -> int:
+    """Cells of the last axis per block: about :data:`BLOCK_RUNS` runs."""
+    return max(1, min(shape[-1], math.ceil(BLOCK_RUNS / seeds)))
 
-    first = p.configs[0]
-    probe = simulate_batch([first.updated({"train.steps": 1, "train.record_every": 1,
-                                           "data.n_test": 1})], seeds=[int(p.seeds[0])],
-                           engine=engine, record_rho=record_rho, quiet=True)
+
+def _new_blocks(cfg: RunConfig, block: int | None) -> int:
+    """How many blocks a new store of ``cfg`` has (0 for a grid :func:`plan` refuses), from
+    the axes' lengths alone: known before the cells are built."""
+    try:
+        shape = tuple(len(v) for v in cfg.sweep.axes().values())
+        block = block or _default_block(shape, cfg.sweep.seeds)
+        return math.prod(shape[:-1]) * math.ceil(shape[-1] / block)
+    except Exception:  # noqa: BLE001 - plan() names what is wrong; no pool for such a grid
+        return 0
+
+
+def _schema(p: Plan, record_rho: str, engine: str, pool=None, procs: int = 0):
+    """Coordinates and variables of the store, from one short probe run of the first cell
+    (:func:`_probe`): on ``pool`` when given (one per worker, ``procs`` of them, which also
+    loads each worker's compiled kernels before its first block; the first answer is used),
+    else here."""
+    args = (p.configs[0], int(p.seeds[0]), record_rho, engine)
+    if pool is None:
+        probed = _probe(*args)
+    else:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        futures = [pool.submit(_probe, *args) for _ in range(procs)]
+        probed = next(iter(wait(futures, return_when=FIRST_COMPLETED)[0])).result()
     kinds = {(c.train.steps, c.train.record_every): c for c in p.configs}
     steps = np.unique(np.concatenate([schedule(c.train) for c in kinds.values()]))
     coords = {key: _coord(values) for key, values in p.axes.items()}
@@ -365,15 +425,28 @@ def _schema(p: Plan, record_rho: str, engine: str):
     if record_rho == "full":
         coords["i"] = np.arange(max(c.data.n for c in p.configs))
     grid = tuple(p.axes)
-    variables = {}
+    variables = {name: (grid + ("seed",) + dims, dtype, attrs)
+                 for name, (dims, dtype, attrs) in probed.items()}
+    variables["done"] = (grid, np.dtype(bool), {"long_name": "cell computed (all seeds)"})
+    return coords, variables
+
+
+def _probe(cfg: RunConfig, seed: int, record_rho: str, engine: str) -> dict:
+    """The store's variables as ``simulate_batch`` makes them for ``cfg`` (one run, one step):
+    name -> (dims after ``run``, dtype, attrs)."""
+    from .simulate import simulate_batch
+
+    probe = simulate_batch([cfg.updated({"train.steps": 1, "train.record_every": 1,
+                                         "data.n_test": 1})], seeds=[seed],
+                           engine=engine, record_rho=record_rho, quiet=True)
+    out = {}
     for name, da in probe.data_vars.items():
         if (da.dims[:1] != ("run",) or not set(da.dims[1:]) <= {"step", "j", "r", "i"}
                 or name in NOT_IN_STORE):
             continue
         dtype = da.dtype if da.dtype.kind in "fb" else np.dtype(np.int64)
-        variables[name] = (grid + ("seed",) + da.dims[1:], dtype, dict(da.attrs))
-    variables["done"] = (grid, np.dtype(bool), {"long_name": "cell computed (all seeds)"})
-    return coords, variables
+        out[name] = (da.dims[1:], dtype, dict(da.attrs))
+    return out
 
 
 def _coord(values) -> np.ndarray:
@@ -390,6 +463,17 @@ def _layout(group) -> dict:
         dims = tuple(arr.metadata.dimension_names or ())
         if "seed" in dims and name != "seed":
             out["vars"][name] = (dims[dims.index("seed") + 1:], np.dtype(arr.dtype))
+    return out
+
+
+def _layout_of(coords: dict, variables: dict) -> dict:
+    """:func:`_layout` of the store that ``store.create(path, coords, variables, ...)`` makes,
+    without reading it (so the first blocks can start before it exists)."""
+    out = {"vars": {}, "step": np.asarray(coords["step"]), "r": len(coords["r"]),
+           "i": len(coords["i"]) if "i" in coords else 0}
+    for name, (dims, dtype, _) in sorted(variables.items()):
+        if "seed" in dims:
+            out["vars"][name] = (tuple(dims[dims.index("seed") + 1:]), np.dtype(dtype))
     return out
 
 

@@ -40,4 +40,9 @@ def init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-__all__ = ["die_with_parent", "init"]
+def ready() -> int:
+    """A no-op task: submitting one starts a worker process (see ``sweeps._start_pool``)."""
+    return os.getpid()
+
+
+__all__ = ["die_with_parent", "init", "ready"]

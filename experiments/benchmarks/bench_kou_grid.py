@@ -67,7 +67,8 @@ def contender(tree: Path, config: Path, workers: int, stride: int, tmp: str, tag
            "NUMBA_CACHE_DIR": str(Path(tempfile.gettempdir()) / f"signoise-bench-{tag}")}
     out = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M CPU %U %S", sys.executable, "-c",
                           CHILD, str(config), str(store), str(workers), str(stride)],
-                         env=env, capture_output=True, text=True, check=True)
+                         env=env, capture_output=True, text=True, check=True,
+                         cwd=tmp)  # with -c the current folder precedes PYTHONPATH on sys.path
     shutil.rmtree(store, ignore_errors=True)
     fields = out.stderr.rsplit("MAXRSS", 1)[1].split()
     rss, cpu = int(fields[0]) / 1024, float(fields[2]) + float(fields[3])
