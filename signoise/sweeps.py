@@ -353,20 +353,17 @@ def sweep(cfg: RunConfig, store, workers: int | None = None, client=None,
                  for r in todo)
         if client is not None:
             results = _dask(tasks, client)
-        elif pool is not None:
-            submitted = True
-            results = _processes(tasks, pool, procs)
-        elif (workers or _cores()) == 1 or len(todo) <= 1:
+        elif pool is None and ((workers or _cores()) == 1 or len(todo) <= 1):
             results = _serial(tasks)
         else:
+            if pool is None:   # resuming: the pool fits the blocks left
+                procs = min(workers or _cores(), len(todo))
+                pool = _start_pool(procs)
             submitted = True
-            procs = min(workers or _cores(), len(todo))
-            pool = _start_pool(procs)
             results = _processes(tasks, pool, procs)
         if not resuming:   # while the first blocks compute
             st.create(path, coords, variables, _attrs(config_toml, record_rho, engine), block)
             group = st.open_group(path, config_toml, record_rho, engine)
-            done = np.zeros(p.shape, dtype=bool)
         writer = st.Writer(group)
         total = sum(len(p.cells(r)) for r in todo)
         with progress(total, quiet, unit="cell") as bar:
@@ -378,8 +375,8 @@ def sweep(cfg: RunConfig, store, workers: int | None = None, client=None,
                 if interrupt.requested():   # stop between blocks; the rest are cancelled below
                     results.close()
                     raise interrupt.Interrupted(
-                        f"sweep stopped with {int(st.done_mask(group).sum())} of {done.size} "
-                        "cells done; run the same command again to resume")
+                        f"sweep stopped with {int(st.done_mask(group).sum())} of "
+                        f"{math.prod(p.shape)} cells done; run the same command again to resume")
     finally:
         if pool is not None:
             # blocks in flight finish (their results are dropped), queued ones are cancelled;
